@@ -1,0 +1,80 @@
+/*
+ * model — the desired state, as the inventory declares it after validation.
+ *
+ * Everything a later stage needs is resolved here once: durations are seconds,
+ * key types and usages are enums/bits, references (issuer, target) point at
+ * their objects. Secrets stay references ("env:NAME", "file:PATH"): nothing in
+ * the model holds a secret value. The model is read-only after loading and is
+ * shared between threads.
+ */
+#ifndef CW_MODEL_H
+#define CW_MODEL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "common/util.h"
+#include "common/node.h"
+#include "common/pki.h"
+
+struct cw_authority;
+struct cw_target;
+
+typedef struct cw_authority {
+	char *name;
+	cw_srcpos pos;
+	char *type;                    /* "local" (ACME later) */
+	char *parent;                  /* issuing authority's name, NULL for a root */
+	struct cw_authority *parent_ref;
+	char **profiles;               /* policy profiles, e.g. "private-ca" */
+	size_t nprofiles;
+	cw_cert_spec spec;             /* is_ca = 1 */
+	int64_t crl_lifetime;          /* seconds; 0 = no CRL configured */
+} cw_authority;
+
+typedef struct {
+	char *target;
+	struct cw_target *target_ref;
+	char **bind;                   /* services to point at the certificate (device-specific) */
+	size_t nbind;
+	cw_srcpos pos;
+} cw_deployment;
+
+typedef struct cw_certificate {
+	char *name;
+	cw_srcpos pos;
+	char *issuer;
+	cw_authority *issuer_ref;
+	char **profiles;
+	size_t nprofiles;
+	cw_cert_spec spec;             /* is_ca = 0 */
+	cw_deployment *deploy;
+	size_t ndeploy;
+} cw_certificate;
+
+typedef struct cw_target {
+	char *name;
+	cw_srcpos pos;
+	char *type;                    /* "files", "softether", "routeros", "expressway" */
+	cw_node *config;               /* the whole map as written (owned), type checked by schema */
+} cw_target;
+
+typedef struct {
+	int version;
+	char **files;                  /* the YAML files read, in merge order (owned) */
+	size_t nfiles;
+	char digest[65];               /* SHA-256 over (file name, content) pairs in order */
+	cw_authority *authorities;
+	size_t nauthorities;
+	cw_certificate *certificates;
+	size_t ncertificates;
+	cw_target *targets;
+	size_t ntargets;
+	char *report_dir;              /* folder in the repository for the state report */
+} cw_inventory;
+
+cw_authority *cw_inventory_authority(const cw_inventory *inv, const char *name);
+cw_certificate *cw_inventory_certificate(const cw_inventory *inv, const char *name);
+cw_target *cw_inventory_target(const cw_inventory *inv, const char *name);
+void cw_inventory_release(cw_inventory *inv);
+
+#endif

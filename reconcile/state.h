@@ -1,0 +1,97 @@
+/*
+ * state — what certwright has done, as recorded in the keystore, loaded into memory
+ * once per run. Two records:
+ *
+ *  - the issuance index, one file per authority (index/<authority>.json): every
+ *    certificate it signed, from the first on (issue 3 builds CRLs from it). A
+ *    certificate exists for certwright once its index entry is written; the key and
+ *    certificate files are made durable BEFORE that, so a crash leaves at worst an
+ *    orphan file, never an index entry without its key.
+ *  - deployment records per (target, certificate): what was installed, the last
+ *    error, attempts. Updated by appending to journal.jsonl (fsync per record, under a
+ *    mutex: deploys run in parallel), folded into deployments.json by cw_state_compact().
+ *    Loading = snapshot + journal replay, so a crash loses nothing that was journaled.
+ */
+#ifndef CW_STATE_H
+#define CW_STATE_H
+
+#include <pthread.h>
+#include <time.h>
+#include "common/pki.h"
+#include "common/util.h"
+#include "reconcile/keystore.h"
+
+typedef struct {
+	char *name;               /* certificate or authority name in the inventory */
+	char *issuer;             /* authority that signed it (its own name for a root) */
+	char *serial;             /* upper hex */
+	char fingerprint[65];
+	char *subject;
+	time_t not_before, not_after, issued_at;
+	cw_cert_spec spec;        /* the spec it was issued for (what the diff compares) */
+	char *issuer_key_id;      /* SKI of the signing key (root: its own) */
+	char *key_id;             /* SKI of its own key */
+	int is_ca;
+	int revoked;              /* issue 3 */
+	time_t revoked_at;
+	char *revoke_reason;
+	unsigned long long seq;   /* issuance order across the keystore: newest wins */
+} cw_issued;
+
+typedef enum {
+	CW_DEPLOY_STARTED = 1,    /* deploy began; outcome unknown (crash?) */
+	CW_DEPLOY_OK,             /* installed and verified */
+	CW_DEPLOY_FAILED,         /* last attempt failed: last_error says why */
+	CW_DEPLOY_REMOVED,        /* taken off the target */
+} cw_deploy_status;
+
+const char *cw_deploy_status_name(cw_deploy_status s);
+
+typedef struct {
+	char *target;
+	char *certificate;
+	cw_deploy_status status;
+	char *serial;             /* what we deployed or tried to */
+	char fingerprint[65];
+	int attempts;             /* consecutive failed attempts; 0 after success */
+	char *last_error;         /* NULL after success */
+	time_t updated;
+	char **bound;
+	size_t nbound;
+} cw_deploy_record;
+
+typedef struct {
+	cw_issued *issued;
+	size_t nissued, cap_issued;
+	cw_deploy_record *deploys;
+	size_t ndeploys, cap_deploys;
+	unsigned long long next_seq;
+	char digest[65];          /* SHA-256 over the loaded records: a saved plan checks it */
+	pthread_mutex_t lock;     /* guards deploys and the journal during apply */
+} cw_state;
+
+int cw_state_load(cw_state *st, cw_keystore *ks, cw_error *err);
+void cw_state_release(cw_state *st);
+
+/* Newest entry for a name that is not revoked, or NULL. */
+const cw_issued *cw_state_current(const cw_state *st, const char *name);
+/* The entry with this authority and serial, or NULL. */
+const cw_issued *cw_state_find(const cw_state *st, const char *issuer, const char *serial);
+const cw_deploy_record *cw_state_deploy_record(const cw_state *st, const char *target,
+					       const char *certificate);
+
+/* Records a batch of issuances (the commit point): assigns seq, rewrites each affected
+ * authority's index atomically with fsync, then adds them to st. The caller has already
+ * made keys and certificates durable. Entries are copied. */
+int cw_state_record_issued(cw_state *st, cw_keystore *ks, const cw_issued *entries, size_t n,
+			   cw_error *err);
+/* Appends a deployment record to the journal (fsync) and updates st. Thread-safe. */
+int cw_state_record_deploy(cw_state *st, cw_keystore *ks, const cw_deploy_record *rec,
+			   cw_error *err);
+/* Writes deployments.json from st and empties the journal. */
+int cw_state_compact(cw_state *st, cw_keystore *ks, cw_error *err);
+
+void cw_issued_release(cw_issued *e);
+void cw_deploy_record_release(cw_deploy_record *r);
+
+#endif
