@@ -56,4 +56,20 @@ long cw_node_int(const cw_node *map, const char *key, long def);
 int64_t cw_node_duration(const cw_node *map, const char *key, int64_t def);
 unsigned cw_node_mode(const cw_node *map, const char *key, unsigned def);
 
+/* Scalar readers shared by the inventory's schema check and the getters above, so a
+ * value that validates is read the same way. Each returns 0 on success, -1 otherwise.
+ * bool: true/false/yes/no (any case). int: decimal, optional sign, no leading zeros
+ * (YAML 1.1 would read "010" as octal). mode: 3-4 octal digits ("640", "0640", "0o640"). */
+int cw_node_parse_bool(const char *s, int *out);
+int cw_node_parse_int(const char *s, long *out);
+int cw_node_parse_mode(const char *s, unsigned *out);
+
+/* Parses one YAML document (libyaml) into a node tree. file names the source in
+ * positions and must outlive the tree. Problems become diagnostics: "inventory.yaml"
+ * (syntax, anchors/aliases, unknown tags, several documents, nesting deeper than 64)
+ * and "inventory.duplicate-key" (the later value is dropped). Returns 0 with *root set
+ * (NULL for an empty file) or -1 when the text cannot be used; *root is then NULL. */
+int cw_node_parse_yaml(cw_node **root, const char *file, const char *data, size_t len,
+		       cw_diags *diags);
+
 #endif

@@ -54,4 +54,17 @@ typedef struct {
 int cw_engine_apply(const cw_options *o, const cw_plan *saved, cw_apply_result *res, cw_error *err);
 void cw_apply_result_release(cw_apply_result *r);
 
+/* For `status`: the inventory and the recorded state, nothing observed, nothing changed. */
+#include "reconcile/model.h"
+#include "reconcile/state.h"
+
+typedef struct {
+	cw_inventory inv;
+	cw_state st;
+	int have_state;                /* 0 when the keystore does not exist yet */
+} cw_status_view;
+
+int cw_engine_status(const cw_options *o, cw_status_view *view, cw_diags *diags, cw_error *err);
+void cw_status_view_release(cw_status_view *view);
+
 #endif

@@ -17,6 +17,15 @@
  * uniformly random 256-bit value, so stretching per file would only cost time). So
  * `openssl pkcs8` can read any key given that secret, and issuance stays fast.
  * A wrong passphrase fails on the verifier before anything is written.
+ *
+ * The password of every key file is the 64-character lower-case hex of that secret, so
+ * an operator can recover a key with standard tools alone (salt from keystore.json):
+ *   openssl kdf -keylen 32 -kdfopt pass:PASSPHRASE -kdfopt hexsalt:SALT -kdfopt n:32768 \
+ *     -kdfopt r:8 -kdfopt p:1 SCRYPT          (prints the secret as AB:CD:..; drop the
+ *                                               colons and lower-case it: HEX)
+ *   openssl pkcs8 -in keys/NAME/SERIAL.key -passin pass:HEX
+ *
+ * Thread safety: after unlock, the put/get calls may run from several threads at once.
  */
 #ifndef CW_KEYSTORE_H
 #define CW_KEYSTORE_H
@@ -53,6 +62,11 @@ int cw_keystore_get_cert(cw_keystore *ks, const char *name, const char *serial, 
 			 cw_error *err);
 /* Makes every earlier write durable (syncfs on the keystore's file system). */
 int cw_keystore_sync(cw_keystore *ks, cw_error *err);
+
+/* 0 when name can be one path component of the keystore (a certificate or authority
+ * name, a serial): not empty, no '/', not starting with '.', at most 200 bytes. Else
+ * CW_EINVAL naming `what` ("certificate", "serial", ...). Shared with state.c. */
+int cw_keystore_check_name(const char *what, const char *name, cw_error *err);
 
 /* The default location for a repository: $XDG_DATA_HOME (or ~/.local/share)/certwright/
  * <basename>-<first 12 hex of SHA-256 of the repository's real path>. Caller frees. */

@@ -15,6 +15,7 @@
 #include "common/util.h"
 #include "common/node.h"
 #include "common/pki.h"
+#include "common/strmap.h"
 
 struct cw_authority;
 struct cw_target;
@@ -29,6 +30,7 @@ typedef struct cw_authority {
 	size_t nprofiles;
 	cw_cert_spec spec;             /* is_ca = 1 */
 	int64_t crl_lifetime;          /* seconds; 0 = no CRL configured */
+	char *on_remove;               /* "revoke" or "forget" as written; NULL = not set */
 } cw_authority;
 
 typedef struct {
@@ -70,6 +72,9 @@ typedef struct {
 	cw_target *targets;
 	size_t ntargets;
 	char *report_dir;              /* folder in the repository for the state report */
+	/* name -> index, filled by the loader so lookups stay O(1) at 10,000 entries; an
+	 * inventory built by hand leaves them empty and lookups fall back to a scan */
+	cw_strmap authority_index, certificate_index, target_index;
 } cw_inventory;
 
 cw_authority *cw_inventory_authority(const cw_inventory *inv, const char *name);

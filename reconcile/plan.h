@@ -6,9 +6,11 @@
  * people and machines). The reason never drives apply: the kind does.
  *
  * Reason codes (stable; documented in the README):
- *   missing, spec-changed:<field>, issuer-changed, expired, renewal-due,
- *   not-deployed, drift:fingerprint, deploy-failed, deploy-interrupted,
- *   binding-missing, removed-from-inventory, undeployed
+ *   authorities and certificates: missing, issuer-changed, spec-changed:<field>,
+ *     expired, renewal-due
+ *   deployments: new-certificate, deploy-failed, not-deployed, deploy-interrupted,
+ *     outdated, drift:fingerprint, binding-missing, chain-changed
+ *   removals: undeployed, removed-from-inventory
  */
 #ifndef CW_PLAN_H
 #define CW_PLAN_H
@@ -62,6 +64,10 @@ void cw_plan_add_dep(cw_plan *p, size_t action, size_t depends_on);
 void cw_plan_add_step(cw_plan *p, size_t action, const char *step);
 /* Number of actions of a kind; kind -1 = all. */
 size_t cw_plan_count(const cw_plan *p, int kind);
+
+/* Errors that stop apply: every error except those about one target ("target.*"), which
+ * only skip that target's work so a failing host never stops the others. */
+size_t cw_plan_blocking_errors(const cw_plan *p);
 
 /* Renderings. text: color=1 adds ANSI colours (only when stdout is a terminal). */
 void cw_plan_render_text(const cw_plan *p, int color, cw_buf *out);

@@ -66,13 +66,20 @@ typedef struct {
 	cw_deploy_record *deploys;
 	size_t ndeploys, cap_deploys;
 	unsigned long long next_seq;
-	char digest[65];          /* SHA-256 over the loaded records: a saved plan checks it */
+	char digest[65];          /* SHA-256 over the loaded records: a saved plan checks it.
+				   * Set by cw_state_load only; record_* leave it alone (reload
+				   * to see the digest of what is on disk now) */
 	pthread_mutex_t lock;     /* guards deploys and the journal during apply */
+	struct cw_state_lookup *lookup;  /* private to state.c: hash indexes over issued and
+					  * deploys. NULL (a state built by hand in a test)
+					  * makes the lookups fall back to linear scans */
 } cw_state;
 
 int cw_state_load(cw_state *st, cw_keystore *ks, cw_error *err);
 void cw_state_release(cw_state *st);
 
+/* Lookups are O(1) on a loaded state. The returned pointers point into st and stay valid
+ * until the next cw_state_record_* call that adds a record of the same kind. */
 /* Newest entry for a name that is not revoked, or NULL. */
 const cw_issued *cw_state_current(const cw_state *st, const char *name);
 /* The entry with this authority and serial, or NULL. */
@@ -82,7 +89,12 @@ const cw_deploy_record *cw_state_deploy_record(const cw_state *st, const char *t
 
 /* Records a batch of issuances (the commit point): assigns seq, rewrites each affected
  * authority's index atomically with fsync, then adds them to st. The caller has already
- * made keys and certificates durable. Entries are copied. */
+ * made keys and certificates durable. Entries are copied.
+ * An entry whose (issuer, serial) is already recorded REPLACES that record and keeps its
+ * seq: that is how a revocation (revoked, revoked_at, revoke_reason) is recorded. The same
+ * (issuer, serial) twice in one batch is CW_EINVAL. If writing one authority's index
+ * fails, the authorities written before it stay recorded (memory matches disk).
+ * Not thread-safe: issuance is recorded from one thread. */
 int cw_state_record_issued(cw_state *st, cw_keystore *ks, const cw_issued *entries, size_t n,
 			   cw_error *err);
 /* Appends a deployment record to the journal (fsync) and updates st. Thread-safe. */

@@ -1,0 +1,501 @@
+/*
+ * diff — (desired, recorded, live, now) -> plan. Pure: see diff.h for the order of
+ * checks. Each check is a small function returning a reason code or NULL, so the
+ * chain reads top to bottom and each link is testable through the table in
+ * tests/unit/test_diff.c.
+ */
+#include "reconcile/diff.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "targets/target.h"
+
+/* Bookkeeping per authority while planning. */
+typedef struct {
+	const cw_authority *ca;
+	int planned;            /* an action exists for it (or it has one already) */
+	int in_scope;
+	long action;            /* index of its create/renew action, or -1 */
+	int new_key;            /* create-ca: everything it signed must be reissued */
+} ca_plan;
+
+typedef struct {
+	cw_plan *plan;
+	const cw_inventory *inv;
+	const cw_state *st;
+	const cw_live *live;
+	time_t now;
+	const cw_diff_filter *filter;
+	ca_plan *cas;
+	long *cert_action;      /* per certificate: index of its issue action or -1 */
+} diff_ctx;
+
+/* ---- helpers ---- */
+
+static int str_eq(const char *a, const char *b)
+{
+	return !strcmp(a ? a : "", b ? b : "");
+}
+
+static int in_list(const char *s, const char *const *list, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!strcmp(s, list[i]))
+			return 1;
+	return 0;
+}
+
+static ca_plan *ca_of(diff_ctx *c, const cw_authority *ca)
+{
+	return &c->cas[ca - c->inv->authorities];
+}
+
+/* The CRL URL that goes into a certificate is its issuer's. */
+static const char *issued_crl_url(const cw_authority *issuer)
+{
+	return issuer ? issuer->spec.crl_url : NULL;
+}
+
+static int sans_equal(const cw_cert_spec *a, const cw_cert_spec *b)
+{
+	if (a->nsans != b->nsans)
+		return 0;
+	for (size_t i = 0; i < a->nsans; i++) {
+		int found = 0;
+		for (size_t j = 0; j < b->nsans && !found; j++)
+			found = a->sans[i].type == b->sans[j].type &&
+				!strcmp(a->sans[i].value, b->sans[j].value);
+		if (!found)
+			return 0;
+	}
+	return 1;
+}
+
+/* Which field of the spec changed since issuance, or NULL. crl is what the certificate
+ * would carry now. Order matters: the first difference found is the one reported. */
+static const char *spec_change(const cw_cert_spec *want, const char *crl, const cw_cert_spec *had)
+{
+	if (!str_eq(want->subject, had->subject))
+		return "spec-changed:subject";
+	if (!sans_equal(want, had))
+		return "spec-changed:sans";
+	if (want->key != had->key)
+		return "spec-changed:key";
+	if (want->usage != had->usage)
+		return "spec-changed:usage";
+	if (want->lifetime != had->lifetime)
+		return "spec-changed:lifetime";
+	if (want->is_ca && want->path_len != had->path_len)
+		return "spec-changed:path_len";
+	if (!str_eq(crl, had->crl_url))
+		return "spec-changed:crl_url";
+	return NULL;
+}
+
+static char *describe_dates(const char *what, time_t when)
+{
+	char t[32];
+	cw_format_time(when, t);
+	return cw_xasprintf("%s %s", what, t);
+}
+
+static void set_current(cw_plan *p, size_t a, const cw_issued *cur)
+{
+	if (!cur)
+		return;
+	p->actions[a].current_serial = cw_xstrdup(cur->serial);
+	p->actions[a].current_fingerprint = cw_xstrdup(cur->fingerprint);
+	p->actions[a].current_not_after = cur->not_after;
+}
+
+/* ---- scope (--target / --certificate) ---- */
+
+static int deployment_in_scope(const diff_ctx *c, const cw_deployment *d)
+{
+	const cw_diff_filter *f = c->filter;
+	return !f || !f->nonly_targets || in_list(d->target, f->only_targets, f->nonly_targets);
+}
+
+static int certificate_in_scope(const diff_ctx *c, const cw_certificate *cert)
+{
+	const cw_diff_filter *f = c->filter;
+	if (!f)
+		return 1;
+	if (f->nonly_certificates &&
+	    !in_list(cert->name, f->only_certificates, f->nonly_certificates))
+		return 0;
+	if (f->nonly_targets) {
+		for (size_t i = 0; i < cert->ndeploy; i++)
+			if (deployment_in_scope(c, &cert->deploy[i]))
+				return 1;
+		return 0;
+	}
+	return 1;
+}
+
+static void mark_chain_in_scope(diff_ctx *c, const cw_authority *ca)
+{
+	for (; ca; ca = ca->parent_ref)
+		ca_of(c, ca)->in_scope = 1;
+}
+
+static void compute_scope(diff_ctx *c)
+{
+	const cw_diff_filter *f = c->filter;
+	int filtered = f && (f->nonly_targets || f->nonly_certificates);
+	for (size_t i = 0; i < c->inv->nauthorities; i++)
+		c->cas[i].in_scope = !filtered;
+	if (!filtered)
+		return;
+	for (size_t i = 0; i < c->inv->ncertificates; i++) {
+		const cw_certificate *cert = &c->inv->certificates[i];
+		if (certificate_in_scope(c, cert))
+			mark_chain_in_scope(c, cert->issuer_ref);
+	}
+	if (f->nonly_certificates)
+		for (size_t i = 0; i < c->inv->nauthorities; i++)
+			if (in_list(c->inv->authorities[i].name, f->only_certificates,
+				    f->nonly_certificates))
+				mark_chain_in_scope(c, &c->inv->authorities[i]);
+}
+
+/* ---- authorities ---- */
+
+/* The reason an authority needs a new certificate, or NULL. *new_key is set for a
+ * rotation (a change of subject or key type: clients must reinstall the CA). */
+static const char *authority_reason(diff_ctx *c, const cw_authority *ca, const cw_issued *cur,
+				    int *new_key)
+{
+	*new_key = 0;
+	if (!cur) {
+		*new_key = 1;
+		return "missing";
+	}
+	if (ca->parent_ref) {
+		const ca_plan *parent = ca_of(c, ca->parent_ref);
+		const cw_issued *pcur = cw_state_current(c->st, ca->parent);
+		if (!str_eq(cur->issuer, ca->parent) || parent->new_key ||
+		    (pcur && !str_eq(cur->issuer_key_id, pcur->key_id)))
+			return "issuer-changed";
+	} else if (!str_eq(cur->issuer, ca->name)) {
+		return "issuer-changed";
+	}
+	const char *changed = spec_change(&ca->spec, issued_crl_url(ca->parent_ref), &cur->spec);
+	if (changed && (!strcmp(changed, "spec-changed:subject") || !strcmp(changed, "spec-changed:key")))
+		*new_key = 1;
+	if (changed)
+		return changed;
+	if (c->now >= cur->not_after)
+		return "expired";
+	if (c->now >= cw_renew_at(&ca->spec.renew, cur->not_before, cur->not_after))
+		return "renewal-due";
+	return NULL;
+}
+
+static void plan_authority(diff_ctx *c, const cw_authority *ca)
+{
+	ca_plan *cp = ca_of(c, ca);
+	if (cp->planned)
+		return;
+	cp->planned = 1;
+	if (ca->parent_ref)
+		plan_authority(c, ca->parent_ref);   /* parents first; cycles were rejected earlier */
+	const cw_issued *cur = cw_state_current(c->st, ca->name);
+	int new_key = 0;
+	const char *reason = authority_reason(c, ca, cur, &new_key);
+	if (!reason || !cp->in_scope)
+		return;
+	cw_action_kind kind = new_key ? CW_ACT_CREATE_CA : CW_ACT_RENEW_CA;
+	char *detail = NULL;
+	if (new_key && cur)
+		detail = cw_xasprintf("rotation: new key for authority '%s'; every certificate it "
+				      "signed is reissued and clients must install the new CA", ca->name);
+	else if (!strcmp(reason, "renewal-due") || !strcmp(reason, "expired"))
+		detail = describe_dates("current certificate expires", cur->not_after);
+	size_t a = cw_plan_add(c->plan, kind, ca->name, NULL, reason, detail);
+	free(detail);
+	set_current(c->plan, a, cur);
+	cp->action = (long)a;
+	cp->new_key = new_key;
+	if (ca->parent_ref && ca_of(c, ca->parent_ref)->action >= 0)
+		cw_plan_add_dep(c->plan, a, (size_t)ca_of(c, ca->parent_ref)->action);
+}
+
+/* ---- certificates ---- */
+
+static const char *certificate_reason(diff_ctx *c, const cw_certificate *cert,
+				      const cw_issued *cur, char **detail)
+{
+	const cw_authority *ca = cert->issuer_ref;
+	if (!cur)
+		return "missing";
+	if (!str_eq(cur->issuer, cert->issuer)) {
+		*detail = cw_xasprintf("issued by '%s', inventory says '%s'", cur->issuer, cert->issuer);
+		return "issuer-changed";
+	}
+	const cw_issued *cacur = cw_state_current(c->st, ca->name);
+	if (ca_of(c, ca)->new_key || (cacur && !str_eq(cur->issuer_key_id, cacur->key_id))) {
+		*detail = cw_xasprintf("authority '%s' has a new key", ca->name);
+		return "issuer-changed";
+	}
+	const char *changed = spec_change(&cert->spec, issued_crl_url(ca), &cur->spec);
+	if (changed)
+		return changed;
+	if (c->now >= cur->not_after) {
+		*detail = describe_dates("expired", cur->not_after);
+		return "expired";
+	}
+	time_t renew = cw_renew_at(&cert->spec.renew, cur->not_before, cur->not_after);
+	if (c->now >= renew) {
+		char na[32];
+		cw_format_time(cur->not_after, na);
+		char *d = describe_dates("renewal was due", renew);
+		*detail = cw_xasprintf("%s; expires %s", d, na);
+		free(d);
+		return "renewal-due";
+	}
+	return NULL;
+}
+
+static void add_chain_deps(diff_ctx *c, size_t action, const cw_authority *ca)
+{
+	for (; ca; ca = ca->parent_ref)
+		if (ca_of(c, ca)->action >= 0)
+			cw_plan_add_dep(c->plan, action, (size_t)ca_of(c, ca)->action);
+}
+
+static int chain_changes(diff_ctx *c, const cw_authority *ca)
+{
+	for (; ca; ca = ca->parent_ref)
+		if (ca_of(c, ca)->action >= 0)
+			return 1;
+	return 0;
+}
+
+static void plan_certificate(diff_ctx *c, size_t idx)
+{
+	const cw_certificate *cert = &c->inv->certificates[idx];
+	c->cert_action[idx] = -1;
+	if (!certificate_in_scope(c, cert))
+		return;
+	const cw_issued *cur = cw_state_current(c->st, cert->name);
+	char *detail = NULL;
+	const char *reason = certificate_reason(c, cert, cur, &detail);
+	if (!reason)
+		return;
+	size_t a = cw_plan_add(c->plan, CW_ACT_ISSUE, cert->name, NULL, reason, detail);
+	free(detail);
+	set_current(c->plan, a, cur);
+	add_chain_deps(c, a, cert->issuer_ref);
+	c->cert_action[idx] = (long)a;
+}
+
+/* ---- deployments ---- */
+
+static int fingerprint_was_ours(const cw_state *st, const char *name, const char *fp)
+{
+	for (size_t i = 0; i < st->nissued; i++)
+		if (!strcmp(st->issued[i].name, name) && !strcmp(st->issued[i].fingerprint, fp))
+			return 1;
+	return 0;
+}
+
+static const char *missing_binding(const cw_deployment *d, const cw_live_slot *slot)
+{
+	for (size_t i = 0; i < d->nbind; i++) {
+		int found = 0;
+		for (size_t j = 0; j < slot->obs.nbound && !found; j++)
+			found = !strcmp(d->bind[i], slot->obs.bound[j]);
+		if (!found)
+			return d->bind[i];
+	}
+	return NULL;
+}
+
+/* Why the deployment needs work, given what the target holds; NULL when it is right. */
+static const char *deployment_reason(diff_ctx *c, const cw_certificate *cert,
+				     const cw_deployment *d, const cw_issued *cur, int reissue,
+				     const cw_live_slot *slot, const cw_deploy_record *rec,
+				     char **detail)
+{
+	if (reissue)
+		return "new-certificate";
+	if (rec && cur && rec->status == CW_DEPLOY_FAILED && str_eq(rec->serial, cur->serial) &&
+	    (!slot || !str_eq(slot->fingerprint, cur->fingerprint))) {
+		*detail = cw_xasprintf("attempt %d failed: %s", rec->attempts,
+				       rec->last_error ? rec->last_error : "unknown error");
+		return "deploy-failed";
+	}
+	if (!slot) /* target not observed: only recorded facts can speak */
+		return rec && rec->status == CW_DEPLOY_OK && cur && str_eq(rec->serial, cur->serial)
+			       ? NULL
+			       : "not-deployed";
+	if (!slot->obs.present)
+		return "not-deployed";
+	if (!cur || strcmp(slot->fingerprint, cur->fingerprint)) {
+		if (rec && rec->status == CW_DEPLOY_STARTED && cur && str_eq(rec->serial, cur->serial))
+			return "deploy-interrupted";
+		if (fingerprint_was_ours(c->st, cert->name, slot->fingerprint))
+			return "outdated";
+		*detail = cw_xasprintf("target holds %.16s…, not the issued %.16s…",
+				       slot->fingerprint, cur ? cur->fingerprint : "-");
+		return "drift:fingerprint";
+	}
+	const char *unbound = missing_binding(d, slot);
+	if (unbound) {
+		*detail = cw_xasprintf("'%s' does not use this certificate", unbound);
+		return "binding-missing";
+	}
+	if (chain_changes(c, cert->issuer_ref))
+		return "chain-changed";
+	return NULL;
+}
+
+static void add_deploy_steps(cw_plan *p, size_t a, const cw_deployment *d, const cw_target *t)
+{
+	const cw_target_ops *ops = cw_target_type(t->type);
+	unsigned caps = ops ? ops->caps : 0;
+	cw_plan_add_step(p, a, "upload");
+	if (caps & CW_TARGET_CAN_BIND)
+		for (size_t i = 0; i < d->nbind; i++) {
+			char *s = cw_xasprintf("bind %s", d->bind[i]);
+			cw_plan_add_step(p, a, s);
+			free(s);
+		}
+	if (caps & CW_TARGET_NEEDS_ACTIVATE)
+		cw_plan_add_step(p, a, "activate");
+	cw_plan_add_step(p, a, "verify");
+	if (ops && ops->remove)
+		cw_plan_add_step(p, a, "clean up previous");
+}
+
+/* A device that states which key types it takes refuses the others at plan time. */
+static int key_refused(diff_ctx *c, const cw_certificate *cert, const cw_deployment *d,
+		       const cw_live_target *lt)
+{
+	if (!lt || !lt->ok || !lt->facts.accepted_keys)
+		return 0;
+	if (lt->facts.accepted_keys & (1u << cert->spec.key))
+		return 0;
+	cw_diag *x = cw_diag_add(&c->plan->diags, CW_SEV_ERROR, &d->pos, "target.key-type", NULL,
+				 "certificate '%s': target '%s' (%s) does not accept %s keys; "
+				 "nothing will be deployed there",
+				 cert->name, d->target, lt->facts.version ? lt->facts.version : "device",
+				 cw_key_type_name(cert->spec.key));
+	x->certificate = cw_xstrdup(cert->name);
+	x->target = cw_xstrdup(d->target);
+	return 1;
+}
+
+static void plan_deployment(diff_ctx *c, size_t idx, const cw_deployment *d)
+{
+	const cw_certificate *cert = &c->inv->certificates[idx];
+	if (!certificate_in_scope(c, cert) || !deployment_in_scope(c, d))
+		return;
+	const cw_live_target *lt = cw_live_target_find(c->live, d->target);
+	if (key_refused(c, cert, d, lt))
+		return;
+	const cw_live_slot *slot = cw_live_slot_find(c->live, d->target, cert->name);
+	if (slot && !slot->ok)
+		slot = NULL;
+	const cw_issued *cur = cw_state_current(c->st, cert->name);
+	const cw_deploy_record *rec = cw_state_deploy_record(c->st, d->target, cert->name);
+	char *detail = NULL;
+	const char *reason = deployment_reason(c, cert, d, cur, c->cert_action[idx] >= 0, slot,
+					       rec, &detail);
+	if (!reason)
+		return;
+	size_t a = cw_plan_add(c->plan, CW_ACT_DEPLOY, cert->name, d->target, reason, detail);
+	free(detail);
+	set_current(c->plan, a, cur);
+	if (slot && slot->obs.present)
+		c->plan->actions[a].live_fingerprint = cw_xstrdup(slot->fingerprint);
+	if (c->cert_action[idx] >= 0)
+		cw_plan_add_dep(c->plan, a, (size_t)c->cert_action[idx]);
+	add_chain_deps(c, a, cert->issuer_ref);
+	add_deploy_steps(c->plan, a, d, d->target_ref);
+}
+
+/* ---- removals: recorded deployments the inventory no longer asks for ---- */
+
+static int still_deployed(const cw_certificate *cert, const char *target)
+{
+	for (size_t i = 0; cert && i < cert->ndeploy; i++)
+		if (!strcmp(cert->deploy[i].target, target))
+			return 1;
+	return 0;
+}
+
+static void plan_removal(diff_ctx *c, const cw_deploy_record *rec)
+{
+	if (rec->status == CW_DEPLOY_REMOVED)
+		return;
+	const cw_certificate *cert = cw_inventory_certificate(c->inv, rec->certificate);
+	if (still_deployed(cert, rec->target))
+		return;
+	const cw_diff_filter *f = c->filter;
+	if (f && f->nonly_targets && !in_list(rec->target, f->only_targets, f->nonly_targets))
+		return;
+	if (f && f->nonly_certificates &&
+	    !in_list(rec->certificate, f->only_certificates, f->nonly_certificates))
+		return;
+	if (!cw_inventory_target(c->inv, rec->target)) {
+		cw_diag_add(&c->plan->diags, CW_SEV_WARNING, NULL, "target.removed", NULL,
+			    "target '%s' is no longer in the inventory: certificate '%s' stays on it "
+			    "(certwright cannot reach a target it has no settings for)",
+			    rec->target, rec->certificate);
+		return;
+	}
+	const char *reason = cert ? "undeployed" : "removed-from-inventory";
+	size_t a = cw_plan_add(c->plan, CW_ACT_REMOVE, rec->certificate, rec->target, reason, NULL);
+	const cw_live_slot *slot = cw_live_slot_find(c->live, rec->target, rec->certificate);
+	if (slot && slot->ok && slot->obs.present)
+		c->plan->actions[a].live_fingerprint = cw_xstrdup(slot->fingerprint);
+}
+
+/* ---- observation problems become findings ---- */
+
+static void report_unreachable(diff_ctx *c)
+{
+	for (size_t i = 0; i < c->live->ntargets; i++) {
+		const cw_live_target *lt = &c->live->targets[i];
+		if (lt->ok)
+			continue;
+		const cw_target *t = cw_inventory_target(c->inv, lt->name);
+		cw_diag *x = cw_diag_add(&c->plan->diags, CW_SEV_ERROR, t ? &t->pos : NULL,
+					 "target.unreachable", NULL, "target '%s': %s", lt->name,
+					 lt->error ? lt->error : "could not be observed");
+		x->target = cw_xstrdup(lt->name);
+	}
+}
+
+int cw_diff(cw_plan *out, const cw_inventory *inv, const cw_state *st, const cw_live *live,
+	    time_t now, const cw_diff_filter *filter)
+{
+	diff_ctx c = { out, inv, st, live, now, filter, NULL, NULL };
+	out->now = now;
+	memcpy(out->inventory_digest, inv->digest, sizeof(out->inventory_digest));
+	memcpy(out->state_digest, st->digest, sizeof(out->state_digest));
+	memcpy(out->live_digest, live->digest, sizeof(out->live_digest));
+	c.cas = cw_xcalloc(inv->nauthorities, sizeof(*c.cas));
+	c.cert_action = cw_xcalloc(inv->ncertificates, sizeof(*c.cert_action));
+	for (size_t i = 0; i < inv->nauthorities; i++) {
+		c.cas[i].ca = &inv->authorities[i];
+		c.cas[i].action = -1;
+	}
+	compute_scope(&c);
+	for (size_t i = 0; i < inv->nauthorities; i++)
+		plan_authority(&c, &inv->authorities[i]);
+	for (size_t i = 0; i < inv->ncertificates; i++)
+		plan_certificate(&c, i);
+	for (size_t i = 0; i < inv->ncertificates; i++)
+		for (size_t j = 0; j < inv->certificates[i].ndeploy; j++)
+			plan_deployment(&c, i, &inv->certificates[i].deploy[j]);
+	for (size_t i = 0; i < st->ndeploys; i++)
+		plan_removal(&c, &st->deploys[i]);
+	report_unreachable(&c);
+	free(c.cas);
+	free(c.cert_action);
+	return 0;
+}
