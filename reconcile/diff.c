@@ -313,7 +313,10 @@ static const char *missing_binding(const cw_deployment *d, const cw_live_slot *s
 	return NULL;
 }
 
-/* Why the deployment needs work, given what the target holds; NULL when it is right. */
+/* Why the deployment needs work, given what the target holds; NULL when it is right.
+ * A failed or interrupted deploy of the current certificate is redone even when the
+ * target already shows it: the failing step may have been the reload that makes the
+ * service use it. */
 static const char *deployment_reason(diff_ctx *c, const cw_certificate *cert,
 				     const cw_deployment *d, const cw_issued *cur, int reissue,
 				     const cw_live_slot *slot, const cw_deploy_record *rec,
@@ -321,11 +324,14 @@ static const char *deployment_reason(diff_ctx *c, const cw_certificate *cert,
 {
 	if (reissue)
 		return "new-certificate";
-	if (rec && cur && rec->status == CW_DEPLOY_FAILED && str_eq(rec->serial, cur->serial) &&
-	    (!slot || !str_eq(slot->fingerprint, cur->fingerprint))) {
-		*detail = cw_xasprintf("attempt %d failed: %s", rec->attempts,
-				       rec->last_error ? rec->last_error : "unknown error");
-		return "deploy-failed";
+	if (rec && cur && str_eq(rec->serial, cur->serial)) {
+		if (rec->status == CW_DEPLOY_FAILED) {
+			*detail = cw_xasprintf("attempt %d failed: %s", rec->attempts,
+					       rec->last_error ? rec->last_error : "unknown error");
+			return "deploy-failed";
+		}
+		if (rec->status == CW_DEPLOY_STARTED)
+			return "deploy-interrupted";
 	}
 	if (!slot) /* target not observed: only recorded facts can speak */
 		return rec && rec->status == CW_DEPLOY_OK && cur && str_eq(rec->serial, cur->serial)
@@ -334,11 +340,9 @@ static const char *deployment_reason(diff_ctx *c, const cw_certificate *cert,
 	if (!slot->obs.present)
 		return "not-deployed";
 	if (!cur || strcmp(slot->fingerprint, cur->fingerprint)) {
-		if (rec && rec->status == CW_DEPLOY_STARTED && cur && str_eq(rec->serial, cur->serial))
-			return "deploy-interrupted";
 		if (fingerprint_was_ours(c->st, cert->name, slot->fingerprint))
 			return "outdated";
-		*detail = cw_xasprintf("target holds %.16s…, not the issued %.16s…",
+		*detail = cw_xasprintf("target holds %.16s..., not the issued %.16s...",
 				       slot->fingerprint, cur ? cur->fingerprint : "-");
 		return "drift:fingerprint";
 	}

@@ -779,8 +779,10 @@ static void run_deploys(run_ctx *r, cw_plan *plan, int *action_ok, cw_apply_resu
 	free(job.ran);
 }
 
-/* A deploy interrupted after the target took the certificate, or a record from an older
- * run, is brought in line with what the target really holds — no device call needed. */
+/* A deployment certwright has no current record of (state lost, or deployed by an older
+ * run that was not recorded), but whose target already holds the current certificate,
+ * is recorded as it is. Failed or interrupted records are left alone: the diff redoes
+ * those deploys, because the step that failed may have been the reload. */
 static void reconcile_records(run_ctx *r)
 {
 	for (size_t i = 0; i < r->live.nslots; i++) {
@@ -793,7 +795,8 @@ static void reconcile_records(run_ctx *r)
 		if (!cur || !d || strcmp(cur->fingerprint, s->fingerprint))
 			continue;
 		const cw_deploy_record *rec = cw_state_deploy_record(&r->st, s->target, s->slot);
-		if (rec && rec->status == CW_DEPLOY_OK && !strcmp(rec->fingerprint, s->fingerprint))
+		if (rec && (rec->status == CW_DEPLOY_FAILED || rec->status == CW_DEPLOY_STARTED ||
+			    !strcmp(rec->fingerprint, s->fingerprint)))
 			continue;
 		record(r, s->target, s->slot, CW_DEPLOY_OK, cur, NULL, d);
 	}
