@@ -149,10 +149,11 @@ static int read_attr(dn_reader *r, char **attr)
 	size_t len = (size_t)(r->p - start);
 	skip_spaces(r);
 	if (*r->p != '=') {
-		size_t shown = strcspn(start, ",+/");
-		char *part = cw_xstrndup(start, shown ? shown : strlen(start));
-		int rc = dn_fail(r, *part ? "'%s' is not of the form attribute=value"
-					  : "empty attribute%s", part);
+		size_t shown = strcspn(start, r->sep == ',' ? ",+" : "/");
+		if (shown == 0)
+			return dn_fail(r, "empty attribute%s", "");
+		char *part = cw_xstrndup(start, shown);
+		int rc = dn_fail(r, "'%s' is not of the form attribute=value", part);
 		free(part);
 		return rc;
 	}
