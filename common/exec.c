@@ -41,6 +41,7 @@ extern char **environ;
 /* The largest pipe buffer Linux allows by default (fs.pipe-max-size): after the
  * child exits, this much is all it can have left behind in a pipe. */
 #define EXEC_FINAL_DRAIN_MAX ((size_t)1 << 20)
+#define EXEC_DRAIN_ROUND_MAX ((size_t)1 << 20)
 
 enum { CHILD_STAGE_CHDIR = 1, CHILD_STAGE_EXEC = 2 };
 
@@ -434,7 +435,8 @@ static void poll_once(exec_run *r, cw_exec_result *res, int watch_child, int wai
 	if (poll(p, n, wait_ms) <= 0)
 		return;   /* timeout or EINTR: the caller looks at the clock and the child */
 	feed_input(r);
-	drain_outputs(r, res, SIZE_MAX);
+	/* bounded, so a program that writes without pause cannot keep us from the clock */
+	drain_outputs(r, res, EXEC_DRAIN_ROUND_MAX);
 }
 
 /* Returns 1 when the deadline passed before the program exited. */

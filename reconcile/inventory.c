@@ -279,20 +279,25 @@ static void ld_warn(loader *ld, const cw_srcpos *pos, const char *code, const ch
 	va_end(ap);
 }
 
-/* "did you mean 'x'?" when a candidate is close, else "<label>: a, b, c"; NULL when
- * there is nothing to offer. Caller frees. */
-static char *choice_hint(const char *word, const char *const *candidates, const char *label)
+/* "<label>: a, b, c", or NULL when there is nothing to offer. Caller frees. */
+static char *list_hint(const char *const *candidates, const char *label)
 {
 	if (!candidates || !candidates[0])
 		return NULL;
-	const char *best = cw_did_you_mean(word, candidates, SIZE_MAX);
-	if (best)
-		return cw_xasprintf("did you mean '%s'?", best);
 	cw_buf b = CW_BUF_INIT;
 	cw_buf_addf(&b, "%s: ", label);
 	for (size_t i = 0; candidates[i]; i++)
 		cw_buf_addf(&b, "%s%s", i ? ", " : "", candidates[i]);
 	return cw_buf_detach(&b);
+}
+
+/* "did you mean 'x'?" when a candidate is close, else the whole list. Caller frees. */
+static char *choice_hint(const char *word, const char *const *candidates, const char *label)
+{
+	const char *best = candidates ? cw_did_you_mean(word, candidates, SIZE_MAX) : NULL;
+	if (best)
+		return cw_xasprintf("did you mean '%s'?", best);
+	return list_hint(candidates, label);
 }
 
 static int in_list(const char *word, const char *const *list)
@@ -1468,7 +1473,7 @@ static void check_field(loader *ld, const cw_node *n, const cw_field *f, const c
 	if (f->kind == CW_FIELD_STRING_LIST) {
 		int ok = n->kind == CW_NODE_SEQ;
 		for (size_t i = 0; ok && i < n->n; i++)
-			ok = n->items[i]->kind == CW_NODE_SCALAR;
+			ok = n->items[i]->kind == CW_NODE_SCALAR && !is_null(n->items[i]);
 		if (!ok)
 			type_error(ld, n, what, f->name, "a list of strings");
 		return;
@@ -1524,7 +1529,7 @@ static void load_target(loader *ld, const entry *e, cw_target *t)
 	int rc = get_scalar(ld, body, "type", what, &type, &tn);
 	const char *const *names = cw_target_type_names();
 	if (rc == 0) {
-		char *hint = choice_hint("", names, "types");
+		char *hint = list_hint(names, "types");
 		missing_key(ld, &e->pos, what, "type", hint);
 		free(hint);
 	}
@@ -1579,20 +1584,22 @@ static void resolve_certificate(loader *ld, cw_certificate *c, const entry_aux *
 {
 	cw_inventory *inv = ld->inv;
 	ld->cur_entry = c->name;
-	if (c->issuer) {
+	if (c->issuer)
 		c->issuer_ref = cw_inventory_authority(inv, c->issuer);
-		if (!c->issuer_ref && !ld->parse_failed && !aux->ref_from_defaults) {
+	if (c->issuer && !c->issuer_ref && !ld->parse_failed) {
+		if (!aux->ref_from_defaults) {
 			char *what = cw_xasprintf("certificate '%s'", c->name);
 			dangling_issuer(ld, what, "issuer", c->issuer, &aux->ref_pos, authority_names);
 			free(what);
-		} else if (!c->issuer_ref && !ld->parse_failed && !ld->def.issuer_reported) {
+		} else if (!ld->def.issuer_reported) {
+			/* the mistake is in defaults: say so once, not per certificate */
 			ld->cur_entry = NULL;
 			ld->def.issuer_reported = 1;
 			dangling_issuer(ld, "defaults", "issuer", c->issuer, &aux->ref_pos,
 					authority_names);
+			ld->cur_entry = c->name;
 		}
 	}
-	ld->cur_entry = c->name;
 	for (size_t j = 0; j < c->ndeploy; j++) {
 		cw_deployment *d = &c->deploy[j];
 		d->target_ref = cw_inventory_target(inv, d->target);

@@ -522,12 +522,23 @@ static int key_to_pem(const cw_keystore *ks, EVP_PKEY *key, cw_buf *pem)
 	return ok ? 0 : -1;
 }
 
-static int make_item_folder(const cw_keystore *ks, const char *folder, cw_error *err)
+/* keys/<name>/ or certs/<name>/. When it is new and the caller wants durability, the
+ * folders above it are synced too: a file in a folder whose entry was lost is lost. */
+static int make_item_folder(const cw_keystore *ks, const char *kind, const char *folder,
+			    int sync, cw_error *err)
 {
-	cw_error local = { 0 };
-	if (cw_mkdirs(folder, 0700, &local) == 0)
+	if (cw_path_exists(folder))
 		return 0;
-	return cw_error_set(err, local.code, "keystore %s: %s", ks->dir, local.msg);
+	cw_error local = { 0 };
+	if (cw_mkdirs(folder, 0700, &local) != 0)
+		return cw_error_set(err, local.code, "keystore %s: %s", ks->dir, local.msg);
+	char *parent = cw_path_join(ks->dir, kind);
+	int rc = sync && (fsync_folder(parent) != 0 || fsync_folder(ks->dir) != 0);
+	free(parent);
+	if (rc)
+		return cw_error_set(err, CW_EIO, "keystore %s: cannot sync folder: %s", ks->dir,
+				    strerror(errno));
+	return 0;
 }
 
 int cw_keystore_put_key(cw_keystore *ks, const char *name, const char *serial, EVP_PKEY *key,
@@ -537,7 +548,7 @@ int cw_keystore_put_key(cw_keystore *ks, const char *name, const char *serial, E
 		return -1;
 	char *folder;
 	char *path = item_path(ks, "keys", name, serial, ".key", &folder);
-	int rc = make_item_folder(ks, folder, err);
+	int rc = make_item_folder(ks, "keys", folder, sync, err);
 	/* a serial names one key for ever: overwriting it would orphan an issued certificate */
 	if (rc == 0 && cw_path_exists(path))
 		rc = cw_error_set(err, CW_EINVAL,
@@ -616,7 +627,7 @@ int cw_keystore_put_cert(cw_keystore *ks, const char *name, const char *serial,
 				    name, serial);
 	char *folder;
 	char *path = item_path(ks, "certs", name, serial, ".pem", &folder);
-	int rc = make_item_folder(ks, folder, err);
+	int rc = make_item_folder(ks, "certs", folder, sync, err);
 	BIO *mem = rc == 0 ? BIO_new(BIO_s_mem()) : NULL;
 	if (rc == 0 && (!mem || PEM_write_bio(mem, PEM_STRING_X509, "", der, (long)len) <= 0))
 		rc = cw_error_openssl(err, "certificate %s serial %s: cannot encode PEM", name, serial);

@@ -10,7 +10,6 @@
 #include <unistd.h>
 
 #include <jansson.h>
-#include <openssl/evp.h>
 
 #define INDEX_FORMAT "certwright-index"
 #define DEPLOY_FORMAT "certwright-deployments"
@@ -930,19 +929,82 @@ static int cmp_deploy_ptr(const void *a, const void *b)
 	return c ? c : strcmp(x->certificate, y->certificate);
 }
 
-static void digest_add(EVP_MD_CTX *md, const char *tag, json_t *obj)
+/* The canonical form is binary and fixed-order: each integer as 8 big-endian bytes, each
+ * string as a presence byte, an 8-byte length and its bytes. Unambiguous, independent of
+ * JSON formatting, and about ten times cheaper than rendering JSON for 10,000 records. */
+static void canon_u64(cw_buf *b, uint64_t v)
 {
-	/* sorted keys: the rendering must not depend on insertion order or jansson's version */
-	char *text = obj ? json_dumps(obj, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
-	EVP_DigestUpdate(md, tag, strlen(tag));
-	if (text)
-		EVP_DigestUpdate(md, text, strlen(text));
-	EVP_DigestUpdate(md, "\n", 1);
-	free(text);
-	json_decref(obj);
+	unsigned char be[8];
+	for (int i = 0; i < 8; i++)
+		be[i] = (unsigned char)(v >> (56 - 8 * i));
+	cw_buf_add(b, be, 8);
 }
 
-/* SHA-256 over every record, each in a canonical rendering, sorted by its key. */
+static void canon_str(cw_buf *b, const char *s)
+{
+	cw_buf_add(b, s ? "\1" : "\0", 1);
+	if (!s)
+		return;
+	size_t len = strlen(s);
+	canon_u64(b, len);
+	cw_buf_add(b, s, len);
+}
+
+static void canon_spec(cw_buf *b, const cw_cert_spec *spec)
+{
+	canon_str(b, spec->subject);
+	canon_u64(b, spec->nsans);
+	for (size_t i = 0; i < spec->nsans; i++) {
+		canon_u64(b, (uint64_t)spec->sans[i].type);
+		canon_str(b, spec->sans[i].value);
+	}
+	canon_u64(b, (uint64_t)spec->key);
+	canon_u64(b, spec->usage);
+	canon_u64(b, (uint64_t)spec->lifetime);
+	canon_u64(b, (uint64_t)spec->renew.is_percent);
+	canon_u64(b, (uint64_t)(spec->renew.is_percent ? spec->renew.percent : spec->renew.seconds));
+	canon_u64(b, (uint64_t)spec->is_ca);
+	canon_u64(b, (uint64_t)(int64_t)spec->path_len);
+	canon_str(b, spec->crl_url);
+}
+
+static void canon_issued(cw_buf *b, const cw_issued *e)
+{
+	canon_str(b, e->name);
+	canon_str(b, e->issuer);
+	canon_str(b, e->serial);
+	canon_str(b, e->fingerprint);
+	canon_str(b, e->subject);
+	canon_u64(b, (uint64_t)e->not_before);
+	canon_u64(b, (uint64_t)e->not_after);
+	canon_u64(b, (uint64_t)e->issued_at);
+	canon_spec(b, &e->spec);
+	canon_str(b, e->issuer_key_id);
+	canon_str(b, e->key_id);
+	canon_u64(b, (uint64_t)e->is_ca);
+	canon_u64(b, (uint64_t)e->revoked);
+	canon_u64(b, (uint64_t)e->revoked_at);
+	canon_str(b, e->revoke_reason);
+	canon_u64(b, e->seq);
+}
+
+static void canon_deploy(cw_buf *b, const cw_deploy_record *r)
+{
+	canon_str(b, r->target);
+	canon_str(b, r->certificate);
+	canon_u64(b, (uint64_t)r->status);
+	canon_str(b, r->serial);
+	canon_str(b, r->fingerprint);
+	canon_u64(b, (uint64_t)(int64_t)r->attempts);
+	canon_str(b, r->last_error);
+	canon_u64(b, (uint64_t)r->updated);
+	canon_u64(b, r->nbound);
+	for (size_t i = 0; i < r->nbound; i++)
+		canon_str(b, r->bound[i]);
+}
+
+/* SHA-256 over every record in canonical form, issued sorted by (issuer, serial) and
+ * deployments by (target, certificate), so it depends on content, not on file layout. */
 static void compute_digest(cw_state *st)
 {
 	const cw_issued **issued = cw_xcalloc(st->nissued, sizeof(*issued));
@@ -951,21 +1013,20 @@ static void compute_digest(cw_state *st)
 		issued[i] = &st->issued[i];
 	for (size_t i = 0; i < st->ndeploys; i++)
 		deploys[i] = &st->deploys[i];
-	qsort(issued, st->nissued, sizeof(*issued), cmp_issued_ptr);
-	qsort(deploys, st->ndeploys, sizeof(*deploys), cmp_deploy_ptr);
-	EVP_MD_CTX *md = EVP_MD_CTX_new();
-	EVP_DigestInit_ex(md, EVP_sha256(), NULL);
-	EVP_DigestUpdate(md, "certwright-state 1\n", 19);
-	const char *bad;
+	if (st->nissued)
+		qsort(issued, st->nissued, sizeof(*issued), cmp_issued_ptr);
+	if (st->ndeploys)
+		qsort(deploys, st->ndeploys, sizeof(*deploys), cmp_deploy_ptr);
+	cw_buf b = CW_BUF_INIT;
+	cw_buf_adds(&b, "certwright-state-digest 1");
+	canon_u64(&b, st->nissued);
 	for (size_t i = 0; i < st->nissued; i++)
-		digest_add(md, "issued ", issued_to_json(issued[i], &bad));
+		canon_issued(&b, issued[i]);
+	canon_u64(&b, st->ndeploys);
 	for (size_t i = 0; i < st->ndeploys; i++)
-		digest_add(md, "deploy ", deploy_to_json(deploys[i], &bad));
-	unsigned char sum[32];
-	unsigned int len = 0;
-	EVP_DigestFinal_ex(md, sum, &len);
-	EVP_MD_CTX_free(md);
-	cw_hex(sum, 32, st->digest);
+		canon_deploy(&b, deploys[i]);
+	cw_sha256_hex(b.buf, b.len, st->digest);
+	cw_buf_release(&b);
 	free(issued);
 	free(deploys);
 }
@@ -974,15 +1035,33 @@ static void compute_digest(cw_state *st)
 
 static int cmp_issued_seq(const void *a, const void *b)
 {
-	const cw_issued *x = a, *y = b;
+	const cw_issued *x = *(const cw_issued *const *)a, *y = *(const cw_issued *const *)b;
 	if (x->seq != y->seq)
 		return x->seq < y->seq ? -1 : 1;
-	return cmp_issued_ptr(&x, &y);
+	return cmp_issued_ptr(a, b);
+}
+
+/* Puts st->issued in seq order: sorts pointers, then moves each record once (qsort on the
+ * records themselves would copy 10,000 large structs log n times). */
+static void sort_issued_by_seq(cw_state *st)
+{
+	if (st->nissued < 2)
+		return;
+	const cw_issued **order = cw_xcalloc(st->nissued, sizeof(*order));
+	for (size_t i = 0; i < st->nissued; i++)
+		order[i] = &st->issued[i];
+	qsort(order, st->nissued, sizeof(*order), cmp_issued_seq);
+	cw_issued *sorted = cw_xcalloc(st->cap_issued, sizeof(cw_issued));
+	for (size_t i = 0; i < st->nissued; i++)
+		sorted[i] = *order[i];
+	free(order);
+	free(st->issued);
+	st->issued = sorted;
 }
 
 static int finish_issued(cw_state *st, const char *ksdir, cw_error *err)
 {
-	qsort(st->issued, st->nissued, sizeof(cw_issued), cmp_issued_seq);
+	sort_issued_by_seq(st);
 	for (size_t i = 0; i < st->nissued; i++)
 		if (st->issued[i].seq >= st->next_seq)
 			st->next_seq = st->issued[i].seq + 1;
@@ -999,6 +1078,10 @@ int cw_state_load(cw_state *st, cw_keystore *ks, cw_error *err)
 	pthread_mutex_init(&st->lock, NULL);
 	st->next_seq = 1;
 	st->lookup = cw_xcalloc(1, sizeof(*st->lookup));  /* also says "mutex initialised" */
+	if (!ks) { /* no keystore yet (a plan before the first apply): nothing recorded */
+		compute_digest(st);
+		return 0;
+	}
 	const char *dir = cw_keystore_dir(ks);
 	if (load_indexes(st, dir, err) != 0 || finish_issued(st, dir, err) != 0 ||
 	    load_snapshot(st, dir, err) != 0 || replay_journal(st, dir, err) != 0) {
@@ -1222,6 +1305,28 @@ static void apply_batch(cw_state *st, const issue_batch *b)
 		reindex_issued(st);  /* a revocation can change which entry is current */
 }
 
+static int fsync_folder(const char *dir)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	int rc = fsync(fd);
+	close(fd);
+	return rc;
+}
+
+/* index/ itself must be durable before the first index file counts as written. */
+static int make_index_folder(const char *dir, const char *ksdir, cw_error *err)
+{
+	if (cw_path_exists(dir))
+		return 0;
+	if (cw_mkdirs(dir, 0700, err) != 0)
+		return -1;
+	if (fsync_folder(ksdir) != 0)
+		return cw_error_set(err, CW_EIO, "%s: cannot sync folder: %s", ksdir, strerror(errno));
+	return 0;
+}
+
 int cw_state_record_issued(cw_state *st, cw_keystore *ks, const cw_issued *entries, size_t n,
 			   cw_error *err)
 {
@@ -1236,7 +1341,7 @@ int cw_state_record_issued(cw_state *st, cw_keystore *ks, const cw_issued *entri
 	char *dir = cw_path_join(ksdir, INDEX_DIR);
 	int rc = check_batch(st, &b, err);
 	if (rc == 0)
-		rc = cw_mkdirs(dir, 0700, err);
+		rc = make_index_folder(dir, ksdir, err);
 	if (rc == 0) {
 		assign_seq(st, &b);
 		render_batch(st, &b);
@@ -1294,16 +1399,6 @@ static int open_journal(const char *path, int *created)
 	fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
 	*created = fd >= 0;
 	return fd;
-}
-
-static int fsync_folder(const char *dir)
-{
-	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return -1;
-	int rc = fsync(fd);
-	close(fd);
-	return rc;
 }
 
 /* Appends one line durably. A torn tail left by a crash is cut off first, so it never

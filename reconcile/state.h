@@ -75,6 +75,7 @@ typedef struct {
 					  * makes the lookups fall back to linear scans */
 } cw_state;
 
+/* ks NULL: the empty state (no keystore yet), with the same digest a new keystore gives. */
 int cw_state_load(cw_state *st, cw_keystore *ks, cw_error *err);
 void cw_state_release(cw_state *st);
 

@@ -182,6 +182,33 @@ static const cw_srcpos *pos_of(const cw_node *n, const cw_srcpos *fallback)
 	return n && n->pos.file ? &n->pos : fallback;
 }
 
+/* A finding about the target's settings. check_deployment runs once per certificate
+ * deployed to the target, so the same finding is added only once. */
+static void config_diag(cw_diags *diags, cw_severity sev, const cw_srcpos *pos, const char *code,
+			const char *hint, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+
+static void config_diag(cw_diags *diags, cw_severity sev, const cw_srcpos *pos, const char *code,
+			const char *hint, const char *fmt, ...)
+{
+	cw_buf msg = CW_BUF_INIT;
+	va_list ap;
+	va_start(ap, fmt);
+	cw_buf_vaddf(&msg, fmt, ap);
+	va_end(ap);
+	const char *file = pos && pos->file ? pos->file : "";
+	int line = pos && pos->file ? pos->line : 0;
+	for (size_t i = 0; i < diags->n; i++) {
+		const cw_diag *d = &diags->items[i];
+		if (!strcmp(d->code, code) && !strcmp(d->message, msg.buf) && d->line == line &&
+		    !strcmp(d->file ? d->file : "", file)) {
+			cw_buf_release(&msg);
+			return;
+		}
+	}
+	cw_diag_add(diags, sev, pos, code, hint, "%s", msg.buf);
+	cw_buf_release(&msg);
+}
+
 static void check_format(const cw_node *config, const cw_srcpos *pos, cw_diags *diags)
 {
 	const char *format = cw_node_str(config, "format", NULL);
@@ -193,7 +220,7 @@ static void check_format(const cw_node *config, const cw_srcpos *pos, cw_diags *
 	char hint[64] = "";
 	if (close)
 		snprintf(hint, sizeof(hint), "did you mean '%s'?", close);
-	cw_diag_add(diags, CW_SEV_ERROR, pos_of(cw_node_get(config, "format"), pos), "files.format",
+	config_diag(diags, CW_SEV_ERROR, pos_of(cw_node_get(config, "format"), pos), "files.format",
 		    close ? hint : NULL, "files target: format '%s' is not pem or der", format);
 }
 
@@ -201,13 +228,13 @@ static void check_templates(const cw_node *config, const cw_srcpos *pos, cw_diag
 {
 	const cw_node *cert_node = template_node(config, FILE_CERT);
 	if (cert_node && cert_node->value && !*cert_node->value)
-		cw_diag_add(diags, CW_SEV_ERROR, pos_of(cert_node, pos), "files.template", NULL,
+		config_diag(diags, CW_SEV_ERROR, pos_of(cert_node, pos), "files.template", NULL,
 			    "files target: files.cert must name a file");
 	for (int k = 0; k < FILE_KINDS; k++) {
 		const char *tmpl = file_template(config, (file_kind)k);
 		const char *problem = tmpl ? template_problem(tmpl) : NULL;
 		if (problem)
-			cw_diag_add(diags, CW_SEV_ERROR, pos_of(template_node(config, (file_kind)k), pos),
+			config_diag(diags, CW_SEV_ERROR, pos_of(template_node(config, (file_kind)k), pos),
 				    "files.template", NULL, "files target: files.%s '%s' %s",
 				    file_kinds[k].setting, tmpl, problem);
 	}
@@ -220,14 +247,14 @@ static void check_sharing(const cw_node *config, const cw_srcpos *pos, cw_diags 
 	int cert_per_slot = uses_name(file_template(config, FILE_CERT));
 	const char *key = file_template(config, FILE_KEY);
 	if (key && cert_per_slot != uses_name(key))
-		cw_diag_add(diags, CW_SEV_ERROR, pos_of(cw_node_get(config, "files"), pos),
+		config_diag(diags, CW_SEV_ERROR, pos_of(cw_node_get(config, "files"), pos),
 			    "files.shared-file", "put {name} in both files.cert and files.key, or in neither",
 			    "files target: files.%s has no {name}, so every certificate deployed here "
 			    "overwrites the same file", cert_per_slot ? "key" : "cert");
 	for (file_kind k = FILE_CHAIN; k <= FILE_FULLCHAIN; k++) {
 		const char *tmpl = file_template(config, k);
 		if (cert_per_slot && tmpl && !uses_name(tmpl))
-			cw_diag_add(diags, CW_SEV_WARNING, pos_of(template_node(config, k), pos),
+			config_diag(diags, CW_SEV_WARNING, pos_of(template_node(config, k), pos),
 				    "files.shared-file", NULL,
 				    "files target: files.%s has no {name}: certificates deployed here share it, "
 				    "and the last one deployed wins", file_kinds[k].setting);
@@ -249,27 +276,33 @@ static void check_modes(const cw_node *config, const cw_srcpos *pos, cw_diags *d
 {
 	unsigned key_mode = cw_node_mode(config, "key_mode", 0600);
 	if (file_template(config, FILE_KEY) && (key_mode & 0007))
-		cw_diag_add(diags, CW_SEV_WARNING, pos_of(cw_node_get(config, "key_mode"), pos),
+		config_diag(diags, CW_SEV_WARNING, pos_of(cw_node_get(config, "key_mode"), pos),
 			    "files.key-mode", NULL,
 			    "files target: key_mode %04o lets every user on the machine read the private key",
 			    key_mode);
+}
+
+static void check_path(const cw_node *config, const cw_srcpos *pos, cw_diags *diags)
+{
+	const char *path = cw_node_str(config, "path", NULL);
+	if (path && *path && path[0] != '/' && strncmp(path, "~/", 2))
+		config_diag(diags, CW_SEV_WARNING, pos_of(cw_node_get(config, "path"), pos),
+			    "files.relative-path", "write an absolute path or one starting with ~/",
+			    "files target: path '%s' is relative: it depends on the folder certwright runs in",
+			    path);
 }
 
 static void files_check_deployment(const cw_node *config, const char *cert_name, cw_key_type key,
 				   const char *const *bind, size_t nbind, const cw_srcpos *pos,
 				   cw_diags *diags)
 {
+	check_path(config, pos, diags);
 	check_format(config, pos, diags);
 	check_templates(config, pos, diags);
 	check_sharing(config, pos, diags);
 	check_name(config, cert_name, pos, diags);
 	check_modes(config, pos, diags);
-	if (nbind) {
-		cw_diag *d = cw_diag_add(diags, CW_SEV_ERROR, pos, "files.bind", "remove bind",
-					 "certificate '%s': a files target has no services to bind ('%s')",
-					 cert_name, bind[0]);
-		d->certificate = cw_xstrdup(cert_name);
-	}
+	/* bind: the inventory refuses it already for every type without CW_TARGET_CAN_BIND */
 }
 
 /* ---- open / close ---- */
@@ -455,8 +488,29 @@ static int writes_der(const files_target *t, file_kind k)
 
 /* ---- observe ---- */
 
+/* Reads what fd holds, up to cap bytes. */
+static int read_fd(const files_target *t, int fd, const char *path, cw_buf *out, cw_error *err)
+{
+	char chunk[16384];
+	for (;;) {
+		ssize_t n = read(fd, chunk, sizeof(chunk));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return cw_error_set(err, CW_EIO, "target '%s': cannot read %s: %s", t->name, path,
+					    strerror(errno));
+		if (n == 0)
+			return 0;
+		if (out->len + (size_t)n > FILES_READ_CAP)
+			return cw_error_set(err, CW_EIO, "target '%s': %s is larger than %zu bytes",
+					    t->name, path, FILES_READ_CAP);
+		cw_buf_add(out, chunk, (size_t)n);
+	}
+}
+
 /* Reads path whole. A missing file is *exists = 0, not an error; anything else that
- * stops us reading is, naming the path. O_NONBLOCK keeps a FIFO from hanging us. */
+ * stops us reading is, naming the path. O_NONBLOCK keeps a FIFO from hanging us, and
+ * reading the descriptor we checked leaves no window for a swap. */
 static int read_if_exists(const files_target *t, const char *path, cw_buf *out, int *exists,
 			  cw_error *err)
 {
@@ -468,16 +522,13 @@ static int read_if_exists(const files_target *t, const char *path, cw_buf *out, 
 		return cw_error_set(err, CW_EIO, "target '%s': cannot read %s: %s", t->name, path,
 				    strerror(errno));
 	struct stat st;
-	int rc = 0;
+	int rc;
 	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))
 		rc = cw_error_set(err, CW_EIO, "target '%s': %s is not a regular file", t->name, path);
+	else
+		rc = read_fd(t, fd, path, out, err);
 	close(fd);
-	if (rc == 0) {
-		cw_error e = { 0 };
-		if (cw_read_file(path, FILES_READ_CAP, out, &e) != 0)
-			return cw_error_set(err, e.code, "target '%s': %s", t->name, e.msg);
-		*exists = 1;
-	}
+	*exists = rc == 0;
 	return rc;
 }
 
@@ -663,9 +714,9 @@ static int file_content(const files_target *t, file_kind k, const cw_bundle *b, 
 		for (size_t i = 0; rc == 0 && i < b->nchain; i++)
 			rc = pem_append(t, out, &b->chain[i], err);
 		return rc;
-	default:
-		return cw_error_set(err, CW_EINTERNAL, "target '%s': no content for files.%s", t->name,
-				    file_kinds[k].setting);
+	default:   /* the key is written from the bundle as it is (write_one) */
+		return cw_error_set(err, CW_EINTERNAL, "target '%s': no content for file kind %d",
+				    t->name, (int)k);
 	}
 }
 

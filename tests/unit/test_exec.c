@@ -122,6 +122,23 @@ static void test_timeout_kills_sleep(void **state)
 	cw_exec_result_release(&res);
 }
 
+/* A program that writes without pause still meets its deadline. */
+static void test_timeout_with_endless_output(void **state)
+{
+	const char *argv[] = { "yes", NULL };
+	cw_exec_opts o = opts_for(argv, 300);
+	o.cap = 1000;
+	cw_exec_result res;
+	cw_error err = { 0 };
+	double t0 = monotonic_seconds();
+	assert_int_equal(cw_exec(&o, &res, &err), -1);
+	assert_true(monotonic_seconds() - t0 < 0.3 + 1.5);
+	assert_int_equal(err.code, CW_ETIMEOUT);
+	assert_int_equal(res.out.len, 1000);
+	assert_int_equal(res.truncated, 1);
+	cw_exec_result_release(&res);
+}
+
 /* A shell that started a background job holding stdout: killing only the shell would
  * leave the pipe open forever. The whole group goes, within the deadline + grace. */
 static void test_timeout_kills_grandchild(void **state)
@@ -412,6 +429,7 @@ int main(void)
 		cmocka_unit_test(test_capture_stdout_and_stderr),
 		cmocka_unit_test(test_cap_truncates_and_keeps_draining),
 		cmocka_unit_test(test_timeout_kills_sleep),
+		cmocka_unit_test(test_timeout_with_endless_output),
 		cmocka_unit_test(test_timeout_kills_grandchild),
 		cmocka_unit_test(test_timeout_escalates_to_sigkill),
 		cmocka_unit_test(test_exit_does_not_wait_for_background_job),

@@ -321,7 +321,7 @@ static void test_deploy_chain_verifies_with_openssl_and_certtool(void **state)
 	tu_write(all, bundle.buf);
 	const char *certtool[] = { "certtool", "--verify-chain", "--infile", all, NULL };
 	assert_int_equal(tu_run(certtool, &out), 0);
-	assert_null(strstr(out, "Not verified"));
+	assert_non_null(strstr(out, "Chain verification output: Verified."));
 	free(out);
 	cw_buf_release(&bundle);
 	free(all);
@@ -403,6 +403,25 @@ static void test_deploy_needs_key_and_root(void **state)
 	assert_int_equal(cw_files_target.deploy(f->h, &f->bundle, &err), -1);
 	assert_string_equal(err.msg, "target 'mailroot': no root certificate for 'mail' (files.ca is set)");
 	assert_false(exists_in(f->dir, "mail.key"));
+}
+
+/* The key goes first and the certificate last: when the key cannot be written, no new
+ * certificate appears (a service restarted then would load a cert without its key). */
+static void test_deploy_writes_key_before_cert(void **state)
+{
+	fixture *f = *state;
+	fixture_open(f, "path: @DIR@\nfiles: { chain: \"{name}.chain\" }\n");
+	char *key = path_in(f->dir, "mail.key");
+	assert_int_equal(mkdir(key, 0755), 0);   /* rename() cannot replace a folder */
+	cw_error err = { 0 };
+	assert_int_equal(cw_files_target.deploy(f->h, &f->bundle, &err), -1);
+	assert_int_equal(err.code, CW_EIO);
+	assert_non_null(strstr(err.msg, "target 'mailroot': "));
+	assert_non_null(strstr(err.msg, key));
+	assert_false(exists_in(f->dir, "mail.crt"));
+	assert_false(exists_in(f->dir, "mail.chain"));
+	assert_int_equal(rmdir(key), 0);
+	free(key);
 }
 
 /* ---- observe ---- */
@@ -734,9 +753,10 @@ static void test_check_format_bind_modes_sharing(void **state)
 	assert_string_equal(d->hint, "did you mean 'pem'?");
 	checked_release(&c);
 
-	const char *bind[] = { "www-ssl" };
-	run_check(&c, "path: /srv/tls\n", "mail", bind, 1);
-	assert_non_null(find_code(&c, "files.bind"));
+	run_check(&c, "path: srv/tls\n", "mail", NULL, 0);
+	d = find_code(&c, "files.relative-path");
+	assert_non_null(d);
+	assert_int_equal(d->severity, CW_SEV_WARNING);
 	checked_release(&c);
 
 	run_check(&c, "path: /srv/tls\nkey_mode: \"0644\"\n", "mail", NULL, 0);
@@ -749,6 +769,24 @@ static void test_check_format_bind_modes_sharing(void **state)
 	d = find_code(&c, "files.shared-file");
 	assert_non_null(d);
 	assert_int_equal(d->severity, CW_SEV_ERROR);
+	checked_release(&c);
+}
+
+/* Two certificates deployed to one badly configured target: the settings' problem is
+ * reported once, each certificate's own problem once per certificate. */
+static void test_check_reports_settings_once(void **state)
+{
+	checked c;
+	run_check(&c, "path: /srv/tls\nfiles: { cert: \"../{name}\" }\n", "a/b", NULL, 0);
+	cw_srcpos pos = { "certs.yaml", 19, 5 };
+	cw_files_target.check_deployment(c.config, "c/d", CW_KEY_EC_P256, NULL, 0, &pos, &c.diags);
+	size_t templates = 0, names = 0;
+	for (size_t i = 0; i < c.diags.n; i++) {
+		templates += !strcmp(c.diags.items[i].code, "files.template");
+		names += !strcmp(c.diags.items[i].code, "files.unsafe-name");
+	}
+	assert_int_equal(templates, 1);
+	assert_int_equal(names, 2);
 	checked_release(&c);
 }
 
@@ -902,6 +940,7 @@ int main(void)
 		FT(test_deploy_creates_folders),
 		FT(test_deploy_refuses_key_in_git_work_tree),
 		FT(test_deploy_needs_key_and_root),
+		FT(test_deploy_writes_key_before_cert),
 		FT(test_observe_returns_deployed_der),
 		FT(test_observe_empty_slot),
 		FT(test_observe_sees_hand_replaced_cert),
@@ -917,6 +956,7 @@ int main(void)
 		cmocka_unit_test(test_check_template_escaping_path),
 		cmocka_unit_test(test_check_unsafe_certificate_names),
 		cmocka_unit_test(test_check_format_bind_modes_sharing),
+		cmocka_unit_test(test_check_reports_settings_once),
 		cmocka_unit_test(test_open_rejects_bad_settings),
 		FT(test_open_expands_home),
 		cmocka_unit_test(test_registry),

@@ -5,6 +5,7 @@
  * the published PEM is checked with openssl and certtool.
  */
 #include <jansson.h>
+#include <openssl/pem.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
