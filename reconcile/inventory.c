@@ -992,6 +992,8 @@ static void load_top_level(loader *ld, cw_node *root)
 	if (root->kind != CW_NODE_MAP) {
 		ld_error(ld, &root->pos, CODE_TYPE, "an inventory file is a map: version:, defaults:, authorities:, certificates:, targets:",
 			 "inventory: the file must be a map of sections, got %s", shape_name(root));
+		/* like a syntax error: whatever it meant to define is unknown */
+		ld->parse_failed = 1;
 		return;
 	}
 	check_keys(ld, root, "inventory", top_keys);

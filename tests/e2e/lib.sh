@@ -65,12 +65,14 @@ fingerprint() { openssl x509 -in "$1" -noout -fingerprint -sha256 | cut -d= -f2 
 serial_of() { openssl x509 -in "$1" -noout -serial | cut -d= -f2; }
 commits() { git -C "$REPO" rev-list --count HEAD; }
 
-# A digest of every file (name, mode, content) under the given folders.
+# A digest of every file (name, mode, content) under the given folders. Lock files
+# (which hold the pid of the last run that took them) and git's index stat cache are
+# bookkeeping, not data, and are left out.
 tree_digest() {
   local d
   for d in "$@"; do
     [ -e "$d" ] || { echo "absent $d"; continue; }
-    find "$d" -path '*/.git/index' -prune -o -type f -printf '%p %m\n' | sort
-    find "$d" -path '*/.git/index' -prune -o -type f -print0 | sort -z | xargs -0 -r sha256sum
+    find "$d" \( -path '*/.git/index' -o -name lock -o -name certwright.lock \) -prune -o -type f -printf '%p %m\n' | sort
+    find "$d" \( -path '*/.git/index' -o -name lock -o -name certwright.lock \) -prune -o -type f -print0 | sort -z | xargs -0 -r sha256sum
   done | sha256sum | cut -d' ' -f1
 }

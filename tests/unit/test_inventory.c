@@ -495,7 +495,7 @@ static void test_unknown_key(void **state)
 			   "    sans: [\"DNS:vpn.example.net\"]\n"
 			   "    deploy: [{target: t, zzzzzz: 1}]\n"
 			   "targets:\n  t: {type: fake, address: h}\n");
-	d = expect_only(&l, "inventory.unknown-key", 9, 27);
+	d = expect_only(&l, "inventory.unknown-key", 9, 26);
 	assert_string_equal(d->hint, "known keys: target, bind");
 	loaded_release(&l);
 }
@@ -739,10 +739,10 @@ static void test_ca_cycle(void **state)
 		      "  d: {subject: \"CN=D\", parent: d}\n");
 	assert_int_equal(l.rc, -1);
 	assert_int_equal(count_code(&l, "inventory.ca-cycle"), 2); /* once per cycle */
-	const cw_diag *d = expect_diag(&l, "inventory.ca-cycle", "inv.yaml", 3, 33);
+	const cw_diag *d = expect_diag(&l, "inventory.ca-cycle", "inv.yaml", 3, 32);
 	assert_string_equal(d->message, "authority 'a': parent cycle a -> b -> a");
 	assert_non_null(d->hint);
-	d = expect_diag(&l, "inventory.ca-cycle", "inv.yaml", 6, 33);
+	d = expect_diag(&l, "inventory.ca-cycle", "inv.yaml", 6, 32);
 	assert_string_equal(d->message, "authority 'd': parent cycle d -> d");
 	assert_int_equal(l.diags.n, 2);
 	loaded_release(&l);
@@ -758,10 +758,10 @@ static void test_path_len(void **state)
 		      "  sub: {subject: \"CN=S\", parent: root}\n"
 		      "  bad: {subject: \"CN=B\", path_len: -1}\n");
 	assert_int_equal(l.rc, -1);
-	const cw_diag *d = expect_diag(&l, "inventory.path-len", "inv.yaml", 4, 35);
+	const cw_diag *d = expect_diag(&l, "inventory.path-len", "inv.yaml", 4, 34);
 	assert_string_equal(d->message, "authority 'sub': is 1 level below 'root', whose path_len is 0");
 	assert_string_equal(d->hint, "raise path_len on 'root' to at least 1");
-	expect_diag(&l, "inventory.path-len", "inv.yaml", 5, 37);
+	expect_diag(&l, "inventory.path-len", "inv.yaml", 5, 36);
 	assert_int_equal(l.diags.n, 2);
 	loaded_release(&l);
 }
@@ -787,7 +787,7 @@ static void test_literal_secret(void **state)
 	loaded_release(&l);
 
 	load_text(&l, BASE "targets:\n  edge: {type: fake, address: h, password: [\"hunter2\"]}\n");
-	d = expect_only(&l, "inventory.type", 6, 50);
+	d = expect_only(&l, "inventory.type", 6, 44);
 	assert_null(strstr(d->message, "hunter2"));
 	loaded_release(&l);
 }
@@ -861,7 +861,7 @@ static void test_usage(void **state)
 			   "    issuer: root\n"
 			   "    sans: [\"DNS:vpn.example.net\"]\n"
 			   "    usage: [digital-signature, server-auht]\n");
-	const cw_diag *d = expect_only(&l, "inventory.usage", 9, 31);
+	const cw_diag *d = expect_only(&l, "inventory.usage", 9, 32);
 	assert_string_equal(d->message, "certificate 'vpn': unknown usage 'server-auht'");
 	assert_string_equal(d->hint, "did you mean 'server-auth'?");
 	loaded_release(&l);
@@ -922,7 +922,7 @@ static void test_subject(void **state)
 	assert_string_equal(d->hint, "write it as 'CN=vpn.example.net'");
 	loaded_release(&l);
 
-	load_text(&l, BASE "  two:\n    subject: \"CN=a, O=b\\, Inc.+OU=c\"\n");
+	load_text(&l, BASE "  two:\n    subject: 'CN=a, O=b\\, Inc.+OU=c'\n");
 	assert_int_equal(l.rc, 0);
 	loaded_release(&l);
 }
