@@ -705,11 +705,13 @@ static int add_subject_alt_names(X509 *x, const cw_cert_spec *spec, cw_error *er
 	return rc;
 }
 
-static int add_crl_distribution_point(X509 *x, const cw_cert_spec *spec, cw_error *err)
+/* spec->crl_url is where the ISSUER publishes its CRL (the engine puts the issuer's URL
+ * there), so leaves and intermediates carry it; a root cannot be revoked by a CRL it
+ * signs itself, so it never does. */
+static int add_crl_distribution_point(X509 *x, const cw_cert_spec *spec, X509 *issuer,
+				      cw_error *err)
 {
-	/* Only leaves: an authority's spec names the URL of the CRL it publishes itself,
-	 * which must not point at itself inside its own certificate. */
-	if (spec->is_ca || !spec->crl_url || !*spec->crl_url)
+	if (!issuer || !spec->crl_url || !*spec->crl_url)
 		return 0;
 	cw_san uri = { CW_SAN_URI, spec->crl_url };
 	GENERAL_NAME *gn = san_to_general_name(&uri, spec, err);
@@ -762,7 +764,7 @@ static int add_extensions(X509 *x, const cw_cert_spec *spec, X509 *issuer, cw_er
 {
 	if (add_basic_constraints(x, spec, err) != 0 || add_key_usage(x, spec, err) != 0 ||
 	    add_ext_key_usage(x, spec, err) != 0 || add_key_identifiers(x, spec, issuer, err) != 0 ||
-	    add_subject_alt_names(x, spec, err) != 0 || add_crl_distribution_point(x, spec, err) != 0)
+	    add_subject_alt_names(x, spec, err) != 0 || add_crl_distribution_point(x, spec, issuer, err) != 0)
 		return -1;
 	return 0;
 }

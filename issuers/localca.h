@@ -10,6 +10,7 @@
  * keyUsage critical keyCertSign+cRLSign (+digitalSignature). Leaves: basicConstraints
  * critical CA:FALSE, keyUsage critical and EKU from the spec, SANs (critical when the
  * subject is empty), the CRL distribution point when the spec names one.
+ * spec->crl_url is the ISSUER's CRL URL: intermediates carry it too, a root never.
  */
 #ifndef CW_LOCALCA_H
 #define CW_LOCALCA_H

@@ -248,9 +248,10 @@ static void test_extensions_as_specified(void **state)
 	char *dir = tu_tempdir();
 	time_t now = time(NULL);
 	cw_cert_spec rs = spec_of("CN=Root", CW_KEY_EC_P256, 3650L * DAY, 1, -1, 0);
-	rs.crl_url = "http://vpn.example.net/crl/root.crl"; /* its own CRL: not in its cert */
+	rs.crl_url = "http://vpn.example.net/crl/root.crl"; /* a root never carries one */
 	issued root = make(&rs, NULL, now);
 	cw_cert_spec is = spec_of("CN=Issuing", CW_KEY_EC_P256, 1000L * DAY, 1, 0, 0);
+	is.crl_url = "http://vpn.example.net/crl/root.crl"; /* the root's CRL: in its cert */
 	issued inter = make(&is, &root, now);
 
 	cw_san sans[] = { { CW_SAN_DNS, "vpn.example.net" },
@@ -273,9 +274,12 @@ static void test_extensions_as_specified(void **state)
 	assert_false(ext_critical(leaf.cert, NID_ext_key_usage));
 	assert_int_equal(X509_get_version(leaf.cert), X509_VERSION_3);
 
-	cw_x509_info li, ri;
+	cw_x509_info li, ri, ii;
 	parse(leaf.cert, &li);
 	parse(root.cert, &ri);
+	parse(inter.cert, &ii);
+	assert_string_equal(ii.crl_url, is.crl_url);
+	cw_x509_info_release(&ii);
 	assert_int_equal(li.usage, ls.usage);
 	assert_int_equal(li.nsans, 4);
 	for (size_t i = 0; i < 4; i++)
