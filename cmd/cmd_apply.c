@@ -87,7 +87,9 @@ int cmd_apply(cw_cli *cli, int argc, char **argv)
 	cw_error err = { 0 };
 	int rc = cw_engine_apply(&cli->opts, savedp, &res, &err);
 	cli_print_diags(&res.plan.diags, stderr);
-	print_summary(&res);
+	/* a refused apply (lock, passphrase, stale plan) did nothing: say only why */
+	if (rc == 0 || res.nsteps)
+		print_summary(&res);
 	int exit_code = EXIT_OK;
 	if (rc != 0) {
 		cli_error(&err);

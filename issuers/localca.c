@@ -11,6 +11,8 @@
 
 #include <arpa/inet.h>
 #include <ctype.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <limits.h>
 #include <openssl/asn1.h>
 #include <openssl/core_names.h>
@@ -122,10 +124,15 @@ static int hexval(char c)
 	return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
 }
 
-static int dn_fail(dn_reader *r, const char *fmt, const char *what)
+static int dn_fail(dn_reader *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static int dn_fail(dn_reader *r, const char *fmt, ...)
 {
 	char detail[256];
-	snprintf(detail, sizeof(detail), fmt, what);
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(detail, sizeof(detail), fmt, ap);
+	va_end(ap);
 	return cw_error_set(r->err, CW_EINVAL, "subject '%s': %s", r->text, detail);
 }
 
@@ -151,14 +158,14 @@ static int read_attr(dn_reader *r, char **attr)
 	if (*r->p != '=') {
 		size_t shown = strcspn(start, r->sep == ',' ? ",+" : "/");
 		if (shown == 0)
-			return dn_fail(r, "empty attribute%s", "");
+			return dn_fail(r, "empty attribute");
 		char *part = cw_xstrndup(start, shown);
 		int rc = dn_fail(r, "'%s' is not of the form attribute=value", part);
 		free(part);
 		return rc;
 	}
 	if (len == 0)
-		return dn_fail(r, "missing attribute name before '='%s", "");
+		return dn_fail(r, "missing attribute name before '='");
 	*attr = cw_xstrndup(start, len);
 	r->p++; /* '=' */
 	return 0;
@@ -172,7 +179,7 @@ static int read_escape(dn_reader *r, cw_buf *value)
 	if (hi >= 0 && lo >= 0) {
 		char byte = (char)(hi << 4 | lo);
 		if (byte == '\0')
-			return dn_fail(r, "escaped NUL byte in a value%s", "");
+			return dn_fail(r, "escaped NUL byte in a value");
 		cw_buf_add(value, &byte, 1);
 		r->p += 2;
 		return 0;
@@ -240,7 +247,7 @@ static int read_parts(dn_reader *r)
 		r->p++;
 		skip_spaces(r);
 		if (!*r->p)
-			return dn_fail(r, "ends with a separator%s", "");
+			return dn_fail(r, "ends with a separator");
 	}
 }
 
@@ -763,8 +770,10 @@ static int add_key_identifiers(X509 *x, const cw_cert_spec *spec, X509 *issuer, 
 static int add_extensions(X509 *x, const cw_cert_spec *spec, X509 *issuer, cw_error *err)
 {
 	if (add_basic_constraints(x, spec, err) != 0 || add_key_usage(x, spec, err) != 0 ||
-	    add_ext_key_usage(x, spec, err) != 0 || add_key_identifiers(x, spec, issuer, err) != 0 ||
-	    add_subject_alt_names(x, spec, err) != 0 || add_crl_distribution_point(x, spec, issuer, err) != 0)
+	    add_ext_key_usage(x, spec, err) != 0 ||
+	    add_key_identifiers(x, spec, issuer, err) != 0 ||
+	    add_subject_alt_names(x, spec, err) != 0 ||
+	    add_crl_distribution_point(x, spec, issuer, err) != 0)
 		return -1;
 	return 0;
 }

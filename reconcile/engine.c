@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "issuers/localca.h"
@@ -332,7 +333,7 @@ static int issue_one(run_ctx *r, const char *name, const cw_cert_spec *spec, con
 	}
 	rc = 0;
 out:
-	OPENSSL_free(der);
+	free(der);
 	X509_free(cert);
 	if (key != reuse_key)
 		EVP_PKEY_free(key);
@@ -845,6 +846,13 @@ static int write_report(run_ctx *r, cw_apply_result *res, cw_error *err)
 
 /* ---- apply ---- */
 
+static double now_seconds(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
 static int needs_keys(const cw_plan *p)
 {
 	return cw_plan_count(p, -1) > 0;
@@ -922,8 +930,12 @@ int cw_engine_apply(const cw_options *o, const cw_plan *saved, cw_apply_result *
 		      cw_action_kind_name(a->kind), a->name, action_ok[i] ? "" : ": ",
 		      action_ok[i] ? "" : e.msg);
 	}
+	double t0 = now_seconds();
 	run_issues(&r, plan, action_ok, res);
+	double t1 = now_seconds();
 	run_deploys(&r, plan, action_ok, res);
+	double t2 = now_seconds();
+	logf_(o, CW_LOG_DEBUG, "issuance %.3f s, deployment %.3f s", t1 - t0, t2 - t1);
 	free(action_ok);
 	int rc = 0;
 	if (cw_state_compact(&r.st, r.ks, err) != 0 || write_report(&r, res, err) != 0)

@@ -35,7 +35,8 @@
  *     renew_before: 33%      default defaults.renew_before, else 33%
  *     path_len: 0            optional integer >= 0
  *     profile: private-ca    string or list
- *     crl:                   optional: the authority publishes a CRL
+ *     crl:                   optional: the authority publishes a CRL ("crl: {}" or an
+ *                            empty crl: takes the defaults)
  *       lifetime: 7d         default 7d
  *       url: http://..       optional http(s):// or ldap:// URL, written into the
  *                            certificates this authority issues
@@ -80,7 +81,7 @@
  *   inventory.missing-key        a required key is absent
  *   inventory.type               a list where a map belongs, an empty value, ...
  *   inventory.value              a scalar of the right kind but a bad value (integer,
- *                                boolean, file mode, address, on_remove)
+ *                                boolean, file mode, on_remove)
  *   inventory.version            missing or unknown version
  *   inventory.duplicate-section  defaults or report in two files
  *   inventory.duplicate-name     a name defined twice (across files, or shared by an
@@ -166,6 +167,7 @@
 #define DEFAULT_RENEW_PERCENT 33
 #define MAX_LIFETIME (36525 * DAY)      /* 100 years: later date arithmetic stays sane */
 #define DEFAULT_REPORT_DIR "certwright-state"
+#define HINT_LIST_MAX 16
 
 typedef enum { ENTRY_AUTHORITY, ENTRY_CERTIFICATE, ENTRY_TARGET, ENTRY_KINDS } entry_kind;
 
@@ -279,15 +281,22 @@ static void ld_warn(loader *ld, const cw_srcpos *pos, const char *code, const ch
 	va_end(ap);
 }
 
-/* "<label>: a, b, c", or NULL when there is nothing to offer. Caller frees. */
+/* "<label>: a, b, c", or NULL when there is nothing to offer; long lists (hundreds of
+ * targets) are cut, since a hint is read at a glance. Caller frees. */
 static char *list_hint(const char *const *candidates, const char *label)
 {
 	if (!candidates || !candidates[0])
 		return NULL;
 	cw_buf b = CW_BUF_INIT;
 	cw_buf_addf(&b, "%s: ", label);
-	for (size_t i = 0; candidates[i]; i++)
+	size_t i;
+	for (i = 0; candidates[i] && i < HINT_LIST_MAX; i++)
 		cw_buf_addf(&b, "%s%s", i ? ", " : "", candidates[i]);
+	size_t more = 0;
+	while (candidates[i + more])
+		more++;
+	if (more)
+		cw_buf_addf(&b, " and %zu more", more);
 	return cw_buf_detach(&b);
 }
 
@@ -912,25 +921,28 @@ static void add_entry(loader *ld, entry_kind kind, const char *name, const cw_sr
 		      cw_node **body)
 {
 	const char *kname = entry_kind_names[kind];
+	if (kind == ENTRY_TARGET)
+		ld->cur_target = name;
+	else
+		ld->cur_entry = name;
 	if (!name_ok(name))
 		ld_error(ld, pos, CODE_NAME,
 			 "names become file names: letters, digits, '.', '_' and '-', starting with a letter or digit, at most 64 characters",
 			 "%s '%s': invalid name", kname, name);
 	entry_kind other;
 	const entry *prev = find_entry(ld, kind, name, &other);
-	if (prev && other == kind) {
+	if (prev && other == kind)
 		ld_error(ld, pos, CODE_DUPLICATE_NAME, "names must be unique across all inventory files",
 			 "%s '%s': defined twice (first at %s:%d:%d)", kname, name, prev->pos.file,
 			 prev->pos.line, prev->pos.col);
-		return;
-	}
-	if (prev) {
+	else if (prev)
 		ld_error(ld, pos, CODE_DUPLICATE_NAME,
 			 "authorities and certificates share one set of names: both are issued and stored by name",
 			 "%s '%s': the name is already used by %s '%s' at %s:%d:%d", kname, name,
 			 entry_kind_names[other], name, prev->pos.file, prev->pos.line, prev->pos.col);
-		return;
-	}
+	ld->cur_entry = ld->cur_target = NULL;
+	if (prev)
+		return; /* the first definition stands; the second is not typed */
 	entry_list *list = &ld->entries[kind];
 	if (list->n == list->cap) {
 		list->cap = list->cap ? list->cap * 2 : 16;
@@ -1162,6 +1174,30 @@ static void read_issuer(loader *ld, const entry *e, const cw_node *body, const c
 	}
 }
 
+/* lifetime and renew_before of an entry, each falling back to its default, and the check
+ * that they fit together. With inherited_checked, a pair that is entirely inherited was
+ * already checked once in defaults: and is not reported again per entry. */
+static void read_validity(loader *ld, const cw_node *body, const char *what,
+			  const cw_srcpos *entry_pos, int64_t default_lifetime, int inherited_checked,
+			  cw_cert_spec *spec)
+{
+	cw_srcpos lifetime_pos = *entry_pos, renew_pos;
+	int lifetime_rc = read_duration(ld, body, "lifetime", what, &spec->lifetime, &lifetime_pos);
+	if (lifetime_rc <= 0)
+		spec->lifetime = default_lifetime;
+	int renew_rc = read_renew(ld, body, what, &spec->renew, &renew_pos);
+	if (renew_rc == 0 && ld->def.has_renew)
+		spec->renew = ld->def.renew;
+	else if (renew_rc <= 0)
+		spec->renew = (cw_renew){ .is_percent = 1, .percent = DEFAULT_RENEW_PERCENT };
+	if (lifetime_rc < 0 || renew_rc < 0)
+		return; /* already reported; comparing a fallback would only add noise */
+	if (inherited_checked && lifetime_rc == 0 && renew_rc == 0)
+		return;
+	check_renew(ld, what, &spec->renew, spec->lifetime,
+		    renew_rc > 0 ? &renew_pos : &lifetime_pos, renew_rc > 0 ? "" : " (from defaults)");
+}
+
 static void load_deployments(loader *ld, const cw_node *body, const char *what, cw_certificate *c)
 {
 	const cw_node *seq;
@@ -1232,20 +1268,8 @@ static void load_certificate(loader *ld, const entry *e, cw_certificate *c, entr
 			      : CW_KU_DIGITAL_SIGNATURE | CW_EKU_SERVER_AUTH |
 					(cw_key_type_is_rsa(c->spec.key) ? CW_KU_KEY_ENCIPHERMENT : 0);
 
-	cw_srcpos lifetime_pos, renew_pos;
-	int lifetime_rc = read_duration(ld, body, "lifetime", what, &c->spec.lifetime, &lifetime_pos);
-	if (lifetime_rc <= 0)
-		c->spec.lifetime = def->lifetime ? def->lifetime : DEFAULT_LEAF_LIFETIME;
-	int renew_rc = read_renew(ld, body, what, &c->spec.renew, &renew_pos);
-	if (renew_rc == 0 && def->has_renew)
-		c->spec.renew = def->renew;
-	else if (renew_rc <= 0)
-		c->spec.renew = (cw_renew){ .is_percent = 1, .percent = DEFAULT_RENEW_PERCENT };
-	/* both inherited: already checked once in defaults */
-	if (lifetime_rc >= 0 && renew_rc >= 0 && (lifetime_rc > 0 || renew_rc > 0))
-		check_renew(ld, what, &c->spec.renew, c->spec.lifetime,
-			    renew_rc > 0 ? &renew_pos : &lifetime_pos,
-			    renew_rc > 0 ? "" : " (from defaults)");
+	read_validity(ld, body, what, &e->pos,
+		      def->lifetime ? def->lifetime : DEFAULT_LEAF_LIFETIME, 1, &c->spec);
 
 	if (read_profiles(ld, body, what, &c->profiles, &c->nprofiles) == 0 && def->nprofiles) {
 		c->profiles = cw_xcalloc(def->nprofiles, sizeof(char *));
@@ -1253,7 +1277,11 @@ static void load_certificate(loader *ld, const entry *e, cw_certificate *c, entr
 			c->profiles[c->nprofiles++] = cw_xstrdup(def->profiles[i]);
 	}
 	load_deployments(ld, body, what, c);
-	/* revoked: and export: are accepted as written; issue 3 gives them meaning */
+	/* revoked: and export: are accepted unread (issue 3 gives them meaning), but must
+	 * at least have the shape they will have */
+	const cw_node *unread;
+	get_kind(ld, body, "revoked", what, CW_NODE_MAP, &unread);
+	get_kind(ld, body, "export", what, CW_NODE_MAP, &unread);
 out:
 	free(what);
 	aux->clean = ld->nerrors == errors;
@@ -1367,19 +1395,9 @@ static void load_authority(loader *ld, const entry *e, cw_authority *a, entry_au
 	if (read_key_type(ld, body, what, &a->spec.key) <= 0)
 		a->spec.key = ld->def.key ? ld->def.key : CW_KEY_EC_P256;
 
-	cw_srcpos lifetime_pos = e->pos, renew_pos;
-	int lifetime_rc = read_duration(ld, body, "lifetime", what, &a->spec.lifetime, &lifetime_pos);
-	if (lifetime_rc <= 0)
-		a->spec.lifetime = a->parent ? DEFAULT_INTERMEDIATE_LIFETIME : DEFAULT_ROOT_LIFETIME;
-	int renew_rc = read_renew(ld, body, what, &a->spec.renew, &renew_pos);
-	if (renew_rc == 0 && ld->def.has_renew)
-		a->spec.renew = ld->def.renew;
-	else if (renew_rc <= 0)
-		a->spec.renew = (cw_renew){ .is_percent = 1, .percent = DEFAULT_RENEW_PERCENT };
-	if (lifetime_rc >= 0 && renew_rc >= 0)
-		check_renew(ld, what, &a->spec.renew, a->spec.lifetime,
-			    renew_rc > 0 ? &renew_pos : &lifetime_pos,
-			    renew_rc > 0 ? "" : " (from defaults)");
+	/* defaults: checked renew_before against a leaf's lifetime, not an authority's */
+	read_validity(ld, body, what, &e->pos,
+		      a->parent ? DEFAULT_INTERMEDIATE_LIFETIME : DEFAULT_ROOT_LIFETIME, 0, &a->spec);
 
 	read_path_len(ld, body, what, a);
 	read_profiles(ld, body, what, &a->profiles, &a->nprofiles);

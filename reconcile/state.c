@@ -868,7 +868,7 @@ static int replay_line(cw_state *st, const char *line, size_t len, const char **
 	json_error_t jerr;
 	json_t *obj = json_loadb(line, len, 0, &jerr);
 	if (!obj) {
-		*bad = "not valid JSON";
+		*bad = NULL;  /* not JSON at all */
 		return -1;
 	}
 	cw_deploy_record d = { 0 };
@@ -890,7 +890,7 @@ static int replay_journal(cw_state *st, const char *ksdir, cw_error *err)
 	char *path = cw_path_join(ksdir, JOURNAL_NAME);
 	cw_buf text = CW_BUF_INIT;
 	int rc = cw_path_exists(path) ? cw_read_file(path, STATE_FILE_CAP, &text, err) : 0;
-	const char *p = text.buf, *end = text.buf + text.len;
+	const char *p = text.buf, *end = p ? p + text.len : NULL;
 	int line = 0;
 	while (rc == 0 && p && p < end) {
 		const char *nl = memchr(p, '\n', (size_t)(end - p));
@@ -901,8 +901,11 @@ static int replay_journal(cw_state *st, const char *ksdir, cw_error *err)
 		if (replay_line(st, p, (size_t)(nl - p), &bad) != 0) {
 			if (nl + 1 == end)
 				break;
-			rc = cw_error_set(err, CW_EINVAL, "%s:%d: bad deployment record (%s)", path, line,
-					  bad);
+			rc = bad ? cw_error_set(err, CW_EINVAL,
+						"%s:%d: deployment record: bad or missing field '%s'",
+						path, line, bad)
+				 : cw_error_set(err, CW_EINVAL, "%s:%d: not a JSON deployment record",
+						path, line);
 		}
 		p = nl + 1;
 	}

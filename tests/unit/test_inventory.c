@@ -528,7 +528,9 @@ static void test_duplicate_name(void **state)
 	const cw_diag *d = expect_diag(&l, "inventory.duplicate-name", "b.yaml", 2, 3);
 	assert_string_equal(d->message, "authority 'root': defined twice (first at a.yaml:3:3)");
 	assert_string_equal(d->hint, "names must be unique across all inventory files");
+	assert_string_equal(d->certificate, "root");
 	assert_int_equal(l.inv.nauthorities, 1);
+	assert_string_equal(l.inv.authorities[0].spec.subject, "CN=Root CA"); /* the first stands */
 	loaded_release(&l);
 
 	/* an authority and a certificate are both stored by name: one namespace */
@@ -592,6 +594,16 @@ static void test_type_errors(void **state)
 
 	load_text(&l, "- version: 1\n");
 	expect_only(&l, "inventory.type", 1, 1);
+	loaded_release(&l);
+
+	/* revoked: and export: are not read yet, but must already be maps */
+	load_text(&l, BASE "certificates:\n"
+			   "  vpn:\n"
+			   "    issuer: root\n"
+			   "    sans: [\"DNS:vpn.example.net\"]\n"
+			   "    revoked: yes\n");
+	d = expect_only(&l, "inventory.type", 9, 14);
+	assert_string_equal(d->message, "certificate 'vpn': 'revoked' must be a map, got a string");
 	loaded_release(&l);
 }
 
@@ -725,6 +737,19 @@ static void test_dangling_target(void **state)
 	assert_string_equal(d->message, "certificate 'vpn': target 'edg' is not defined");
 	assert_string_equal(d->hint, "did you mean 'edge'?");
 	loaded_release(&l);
+
+	/* nothing close among many: the hint lists some, not hundreds */
+	cw_buf yaml = CW_BUF_INIT;
+	cw_buf_adds(&yaml, BASE "certificates:\n  vpn: {issuer: root, sans: [\"DNS:v.example.net\"], "
+			   "deploy: [{target: zzzzzz}]}\ntargets:\n");
+	for (int i = 0; i < 20; i++)
+		cw_buf_addf(&yaml, "  t%02d: {type: fake, address: h}\n", i);
+	load_text(&l, yaml.buf);
+	d = expect_only(&l, "inventory.dangling-target", 6, 61);
+	assert_string_equal(d->hint, "targets: t00, t01, t02, t03, t04, t05, t06, t07, t08, t09, "
+				     "t10, t11, t12, t13, t14, t15 and 4 more");
+	loaded_release(&l);
+	cw_buf_release(&yaml);
 }
 
 static void test_ca_cycle(void **state)

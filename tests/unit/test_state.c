@@ -630,6 +630,12 @@ static void test_digest(void **state)
 	strcpy(empty, a.digest);
 	cw_state_release(&b);
 
+	/* no keystore at all (a plan before the first apply) reads as the empty state */
+	assert_int_equal(cw_state_load(&b, NULL, &err), 0);
+	assert_int_equal(b.nissued, 0);
+	assert_string_equal(b.digest, empty);
+	cw_state_release(&b);
+
 	cw_issued e[2];
 	make_entry(&e[0], "root", "root", "01", 0);
 	make_entry(&e[1], "vpn", "root", "02", 1);

@@ -44,13 +44,17 @@ static const char ext_conf[] =
 	"crlDistributionPoints = URI:http://crl.example.net/root.crl\n"
 	"subjectKeyIdentifier = hash\n"
 	"authorityKeyIdentifier = keyid\n"
+	"[device]\n"
+	"basicConstraints = critical, CA:FALSE\n"
+	"keyUsage = critical, digitalSignature\n"
+	"subjectAltName = DNS:router.lan\n"
 	"[self]\n"
 	"basicConstraints = critical, CA:TRUE\n"
 	"keyUsage = critical, digitalSignature, keyCertSign\n"
 	"subjectKeyIdentifier = hash\n";
 
 /* ca.pem (RSA-2048, pathlen 1), leaf.pem (P-256, signed by ca), ed.pem (Ed25519,
- * self-signed), p384.pem (P-384, self-signed). */
+ * self-signed), p384.pem (P-384, self-signed), device.pem (self-signed non-CA leaf). */
 static int setup(void **state)
 {
 	fixture *f = calloc(1, sizeof(*f));
@@ -81,6 +85,13 @@ static int setup(void **state)
 				     "-pkeyopt", "ec_paramgen_curve:P-384", "-nodes", "-keyout",
 				     p384_key, "-out", p384, "-config", conf, "-extensions", "self",
 				     "-subj", "/CN=p384-root", "-days", "2", "-sha384", NULL });
+	/* what a router makes for itself: self-signed, but not a CA */
+	char *dev_key = path_in(f, "device.key"), *dev = path_in(f, "device.pem");
+	run_openssl((const char *[]){ "openssl", "req", "-x509", "-new", "-newkey", "ec",
+				     "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout",
+				     dev_key, "-out", dev, "-config", conf, "-extensions", "device",
+				     "-subj", "/CN=router.lan", "-days", "3", NULL });
+	free(dev_key), free(dev);
 	free(conf), free(ca_key), free(ca), free(leaf_key), free(csr), free(leaf);
 	free(ed_key), free(ed), free(p384_key), free(p384);
 	*state = f;
@@ -242,7 +253,7 @@ static void test_parse_ec_leaf_all_fields(void **state)
 	cw_x509_info_release(&ca);
 }
 
-static void test_parse_ed25519_and_p384(void **state)
+static void test_parse_ed25519_p384_and_device(void **state)
 {
 	fixture *f = *state;
 	cw_x509_info ed, p384;
@@ -260,6 +271,14 @@ static void test_parse_ed25519_and_p384(void **state)
 	assert_string_equal(p384.sig_alg, "ecdsa-with-SHA384");
 	cw_x509_info_release(&ed);
 	cw_x509_info_release(&p384);
+
+	cw_x509_info dev;
+	parse_file(f, "device.pem", &dev);
+	assert_true(dev.self_signed);
+	assert_false(dev.is_ca);
+	assert_int_equal(dev.usage, CW_KU_DIGITAL_SIGNATURE);
+	assert_null(dev.aki);
+	cw_x509_info_release(&dev);
 }
 
 static void test_garbage_and_truncation_fail_cleanly(void **state)
@@ -405,7 +424,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_parse_rsa_ca),
 		cmocka_unit_test(test_parse_ec_leaf_all_fields),
-		cmocka_unit_test(test_parse_ed25519_and_p384),
+		cmocka_unit_test(test_parse_ed25519_p384_and_device),
 		cmocka_unit_test(test_garbage_and_truncation_fail_cleanly),
 		cmocka_unit_test(test_pem_bundle_and_round_trip),
 		cmocka_unit_test(test_pem_errors),
