@@ -1770,7 +1770,8 @@ static void check_deployments(loader *ld)
 	}
 	for (size_t i = 0; i < inv->ntargets; i++) {
 		const cw_target_ops *ops = cw_target_type(inv->targets[i].type);
-		if (ops && (ops->caps & CW_TARGET_SINGLE_SLOT))
+		if (ops && ((ops->caps & CW_TARGET_SINGLE_SLOT) ||
+			    (ops->single_slot && ops->single_slot(inv->targets[i].config))))
 			check_single_slot(ld, &inv->targets[i], ops);
 	}
 }

@@ -886,4 +886,5 @@ const cw_target_ops cw_files_target = {
 	.verify = files_verify,
 	.remove = files_remove,
 	.close = files_close,
+	.single_slot = cw_files_single_slot,
 };

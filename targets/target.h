@@ -118,6 +118,10 @@ typedef struct cw_target_ops {
 	 * previous_fingerprint NULL, empty the slot entirely. Optional. */
 	int (*remove)(void *h, const char *slot, const char *previous_fingerprint, cw_error *err);
 	void (*close)(void *h);
+
+	/* 1 when THIS configuration holds one certificate only (a files target whose names
+	 * have no {name}); types that always do set CW_TARGET_SINGLE_SLOT instead. Optional. */
+	int (*single_slot)(const cw_node *config);
 } cw_target_ops;
 
 /* Registry of target types (targets/registry.c). Tests may register fakes at run time. */

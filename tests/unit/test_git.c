@@ -10,6 +10,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -613,6 +615,9 @@ typedef struct {
 	char *url;
 } daemon_t;
 
+static daemon_t g_daemon_slot;  /* static: a failed test unwinds its stack */
+static daemon_t *g_daemon;       /* the running one, for daemon_teardown */
+
 static int free_port(void)
 {
 	int s = socket(AF_INET, SOCK_STREAM, 0);
@@ -634,8 +639,15 @@ static int port_open(int port)
 	return ok;
 }
 
+/* git-daemon itself (not the `git daemon` wrapper, which would not pass SIGTERM on), in
+ * its own process group so its per-connection children go with it, and told to die with
+ * this test process: a failed assertion must not leave a server behind. */
 static void daemon_start(daemon_t *d, const char *base)
 {
+	char *exec_path = GIT_OUT(base, "--exec-path");
+	exec_path[strcspn(exec_path, "\n")] = '\0';
+	char *binary = cw_path_join(exec_path, "git-daemon");
+	free(exec_path);
 	d->port = free_port();
 	char port_arg[32], base_arg[4200];
 	snprintf(port_arg, sizeof(port_arg), "--port=%d", d->port);
@@ -643,10 +655,18 @@ static void daemon_start(daemon_t *d, const char *base)
 	d->pid = fork();
 	assert_true(d->pid >= 0);
 	if (d->pid == 0) {
-		execlp("git", "git", "daemon", "--reuseaddr", "--export-all", "--enable=receive-pack",
-		       "--listen=127.0.0.1", port_arg, base_arg, base, (char *)NULL);
+		setpgid(0, 0);
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		int devnull = open("/dev/null", O_RDWR);
+		dup2(devnull, 0);
+		dup2(devnull, 1);
+		dup2(devnull, 2);
+		execl(binary, "git-daemon", "--reuseaddr", "--export-all", "--enable=receive-pack",
+		      "--listen=127.0.0.1", port_arg, base_arg, base, (char *)NULL);
 		_exit(127);
 	}
+	free(binary);
+	g_daemon = d;
 	for (int i = 0; i < 100 && !port_open(d->port); i++) {
 		struct timespec ts = { 0, 50 * 1000 * 1000 };
 		nanosleep(&ts, NULL);
@@ -657,9 +677,19 @@ static void daemon_start(daemon_t *d, const char *base)
 
 static void daemon_stop(daemon_t *d)
 {
-	kill(d->pid, SIGTERM);
+	kill(-d->pid, SIGTERM);
 	waitpid(d->pid, NULL, 0);
 	free(d->url);
+	d->url = NULL;
+	g_daemon = NULL;
+}
+
+/* Runs after every daemon test, passed or failed. */
+static int daemon_teardown(void **state)
+{
+	if (g_daemon)
+		daemon_stop(g_daemon);
+	return 0;
 }
 
 static void hook_install(const char *remote, const char *script)
@@ -687,9 +717,9 @@ static void test_push_refused_by_hook(void **state)
 	hook_install(remote, "#!/bin/sh\n"
 			     "n=$(cat hook-count 2>/dev/null || echo 0); echo $((n+1)) > hook-count\n"
 			     "echo 'protected branch' >&2\nexit 1\n");
-	daemon_t d;
-	daemon_start(&d, root);
-	char *a = clone_of(root, d.url, "a");
+	daemon_t *d = &g_daemon_slot;
+	daemon_start(d, root);
+	char *a = clone_of(root, d->url, "a");
 	cw_report rep = report_v1();
 	commit_report_ok(a, &rep, "certwright: report", 1);
 	cw_error err = { 0 };
@@ -701,7 +731,7 @@ static void test_push_refused_by_hook(void **state)
 	char *log = GIT_OUT(remote, "log", "--format=%s", "main");
 	assert_string_equal(log, "seed\n");
 	free(log);
-	daemon_stop(&d);
+	daemon_stop(d);
 	cw_report_release(&rep);
 	free(a);
 	free(remote);
@@ -724,9 +754,9 @@ static void test_push_gives_up_after_three_rounds(void **state)
 		     "new=$(echo \"other writer $n\" | git commit-tree \"$old^{tree}\" -p \"$old\")\n"
 		     "git update-ref refs/heads/main \"$new\" \"$old\"\n"
 		     "exit 1\n");
-	daemon_t d;
-	daemon_start(&d, root);
-	char *a = clone_of(root, d.url, "a");
+	daemon_t *d = &g_daemon_slot;
+	daemon_start(d, root);
+	char *a = clone_of(root, d->url, "a");
 	cw_report rep = report_v1();
 	commit_report_ok(a, &rep, "certwright: report", 1);
 	cw_error err = { 0 };
@@ -745,7 +775,7 @@ static void test_push_gives_up_after_three_rounds(void **state)
 	char *status = GIT_OUT(a, "status", "--porcelain");
 	assert_string_equal(status, "");
 	free(status);
-	daemon_stop(&d);
+	daemon_stop(d);
 	cw_report_release(&rep);
 	free(a);
 	free(remote);
@@ -793,8 +823,8 @@ int main(void)
 		cmocka_unit_test(test_push_after_remote_moved),
 		cmocka_unit_test(test_push_conflicting_local_change),
 		cmocka_unit_test(test_push_keeps_foreign_local_commit),
-		cmocka_unit_test(test_push_refused_by_hook),
-		cmocka_unit_test(test_push_gives_up_after_three_rounds),
+		cmocka_unit_test_teardown(test_push_refused_by_hook, daemon_teardown),
+		cmocka_unit_test_teardown(test_push_gives_up_after_three_rounds, daemon_teardown),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
