@@ -901,6 +901,7 @@ typedef struct {
 	char *refspec;
 	git_remote *remote;
 	net_ctx net;
+	char refused[512];     /* the remote's reason at the last refused push */
 } push_job;
 
 static void push_job_release(push_job *job)
@@ -971,7 +972,7 @@ static int push_once(push_job *job, cw_error *err)
 	int rc = git_remote_push(job->remote, &arr, &opts);
 	if (rc == GIT_ENONFASTFORWARD) {
 		const git_error *e = git_error_last();
-		snprintf(job->net.rejected, sizeof(job->net.rejected), "%s",
+		snprintf(job->refused, sizeof(job->refused), "%s",
 			 e && e->message ? e->message : "not a fast-forward");
 		return 1;
 	}
@@ -980,7 +981,10 @@ static int push_once(push_job *job, cw_error *err)
 		snprintf(what, sizeof(what), "push to remote '%s'", job->remote_name);
 		return net_fail(err, &job->net, what);
 	}
-	return job->net.rejected[0] ? 1 : 0;
+	if (!job->net.rejected[0])
+		return 0;
+	snprintf(job->refused, sizeof(job->refused), "%s", job->net.rejected);
+	return 1;
 }
 
 static int fetch_remote_head(git_oid *out, git_repository *r, push_job *job, cw_error *err)
@@ -1218,7 +1222,7 @@ static int recommit_on_remote(git_repository *r, push_job *job, const char *dir,
 	 * (a hook, a protected branch), and re-committing cannot help. */
 	if (git_merge_base(&base_id, r, &local_id, &theirs_id) == 0 && git_oid_equal(&base_id, &theirs_id)) {
 		cw_error_set(err, CW_EGIT, "push to remote '%s' refused: %s", job->remote_name,
-			     job->net.rejected);
+			     job->refused);
 		goto done;
 	}
 	if (local_commits_check(r, &local_id, &theirs_id, dir, job, err) != 0 ||
@@ -1254,7 +1258,7 @@ static int push_rounds(git_repository *r, push_job *job, const char *dir, const 
 			return rc < 0 ? -1 : 0;
 	}
 	return cw_error_set(err, CW_EGIT, "push to %s refused %d times: %s", job->remote_name,
-			    PUSH_ROUNDS, job->net.rejected);
+			    PUSH_ROUNDS, job->refused);
 }
 
 int cw_git_push(const char *repo, const char *report_dir, const char *message, cw_error *err)

@@ -189,6 +189,11 @@ void cw_plan_render_text(const cw_plan *p, int color, cw_buf *out)
 		cw_buf_release(&obj);
 		if (a->detail)
 			cw_buf_addf(out, "      %s\n", a->detail);
+		if (a->kind == CW_ACT_ISSUE && a->current_serial) {
+			char na[32];
+			cw_format_time(a->current_not_after, na);
+			cw_buf_addf(out, "      replaces serial %s (expires %s)\n", a->current_serial, na);
+		}
 		if (a->nsteps) {
 			cw_buf_adds(out, "      steps:");
 			for (size_t s = 0; s < a->nsteps; s++)
@@ -436,14 +441,17 @@ void cw_plan_render_markdown(const cw_plan *p, cw_buf *out)
 		cw_buf_addf(out, "\n#### Findings (%zu error(s), %zu warning(s))\n\n", errors,
 			    cw_diags_count(&p->diags, CW_SEV_WARNING));
 		for (size_t i = 0; i < p->diags.n; i++) {
-			cw_buf_adds(out, "- ");
-			cw_buf line = CW_BUF_INIT;
-			cw_diag_format(&p->diags.items[i], &line);
-			cw_buf_adds(out, "**");
-			cw_buf_adds(out, p->diags.items[i].severity == CW_SEV_ERROR ? "error" : "warning");
-			cw_buf_adds(out, "** ");
-			md_cell(out, line.buf);
-			cw_buf_release(&line);
+			const cw_diag *d = &p->diags.items[i];
+			cw_buf_addf(out, "- **%s**", d->severity == CW_SEV_ERROR ? "error" : "warning");
+			if (d->file)
+				cw_buf_addf(out, " `%s:%d:%d`", d->file, d->line, d->col);
+			cw_buf_adds(out, " ");
+			md_cell(out, d->message);
+			cw_buf_addf(out, " (`%s`)", d->code);
+			if (d->hint) {
+				cw_buf_adds(out, " — ");
+				md_cell(out, d->hint);
+			}
 			cw_buf_adds(out, "\n");
 		}
 	}

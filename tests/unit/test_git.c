@@ -376,7 +376,7 @@ static void test_commit_idempotent_and_selective(void **state)
 	assert_false(exists_in(repo, "state/certificates/b.json"));
 	assert_false(exists_in(repo, "state/certificates/stray.json"));
 	char *status = GIT_OUT(repo, "status", "--porcelain");
-	assert_string_equal(status, "A  staged.txt\n M other.txt\n");
+	assert_string_equal(status, " M other.txt\nA  staged.txt\n");
 	free(status);
 	char *other = read_in(repo, "other.txt");
 	assert_string_equal(other, "edited, not committed\n");
@@ -647,6 +647,8 @@ static void daemon_start(daemon_t *d, const char *base)
 	char *exec_path = GIT_OUT(base, "--exec-path");
 	exec_path[strcspn(exec_path, "\n")] = '\0';
 	char *binary = cw_path_join(exec_path, "git-daemon");
+	/* git-daemon starts a copy of itself per connection, found on PATH */
+	char *path_env = cw_xasprintf("%s:%s", exec_path, getenv("PATH") ? getenv("PATH") : "/usr/bin");
 	free(exec_path);
 	d->port = free_port();
 	char port_arg[32], base_arg[4200];
@@ -661,11 +663,13 @@ static void daemon_start(daemon_t *d, const char *base)
 		dup2(devnull, 0);
 		dup2(devnull, 1);
 		dup2(devnull, 2);
+		setenv("PATH", path_env, 1);
 		execl(binary, "git-daemon", "--reuseaddr", "--export-all", "--enable=receive-pack",
 		      "--listen=127.0.0.1", port_arg, base_arg, base, (char *)NULL);
 		_exit(127);
 	}
 	free(binary);
+	free(path_env);
 	g_daemon = d;
 	for (int i = 0; i < 100 && !port_open(d->port); i++) {
 		struct timespec ts = { 0, 50 * 1000 * 1000 };
