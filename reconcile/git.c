@@ -7,13 +7,18 @@
  *    folder replaced, so other staged or unstaged work is never swept into it;
  *  - a re-commit on top of a moved remote only ever drops local commits that touched
  *    nothing but the report folder; anything else stops with an explanation;
- *  - ssh host keys are checked against known_hosts (libgit2 1.5 accepts any key when
- *    no callback checks it); TLS certificates must verify.
+ *  - ssh host keys are checked here against the user's and the system's known_hosts,
+ *    "[host]:port" entries included: libgit2's own default check differs between 1.5
+ *    releases (none before 1.5.1) and reads only the user's file; TLS certificates must
+ *    verify.
  *
- * Timeouts: libgit2 1.5 has no socket timeout option (GIT_OPT_SET_SERVER_TIMEOUT came
- * in 1.7). Network operations carry a deadline checked in every callback libgit2 makes
- * while talking to the remote, which stops a slow transfer; a peer that goes silent
- * inside a single blocking read is only bounded by the kernel's TCP timeouts.
+ * Timeouts: libgit2 1.5 has no socket timeout option (GIT_OPT_SET_SERVER_TIMEOUT and
+ * GIT_OPT_SET_SERVER_CONNECT_TIMEOUT came in 1.7). Each network operation carries a
+ * deadline checked in every callback libgit2 makes while talking to the remote (host key
+ * and credential checks, negotiation, progress), which stops a slow or stalling
+ * transfer. A connect, or a peer that goes silent inside one blocking read, is bounded
+ * only by the kernel (SYN retries for the connect; nothing for an idle read): that gap
+ * closes when the build moves to libgit2 >= 1.7 (see git_timeouts_set).
  */
 #include "reconcile/git.h"
 
@@ -40,11 +45,21 @@
 #define FALLBACK_EMAIL "certwright@localhost"
 #define DEFAULT_MESSAGE "certwright: update state report"
 
+/* Socket timeouts where the library has them (libgit2 >= 1.7), in milliseconds. */
+static void git_timeouts_set(void)
+{
+#if LIBGIT2_VER_MAJOR > 1 || (LIBGIT2_VER_MAJOR == 1 && LIBGIT2_VER_MINOR >= 7)
+	git_libgit2_opts(GIT_OPT_SET_SERVER_CONNECT_TIMEOUT, NET_TIMEOUT_SECONDS * 1000);
+	git_libgit2_opts(GIT_OPT_SET_SERVER_TIMEOUT, NET_TIMEOUT_SECONDS * 1000);
+#endif
+}
+
 void cw_git_init(void)
 {
 	git_libgit2_init();
 	/* The report commit records what was deployed: make it survive a power cut. */
 	git_libgit2_opts(GIT_OPT_ENABLE_FSYNC_GITDIR, 1);
+	git_timeouts_set();
 }
 
 void cw_git_shutdown(void)
@@ -641,6 +656,13 @@ int cw_git_commit_report(const char *repo, const char *report_dir, const cw_repo
 	if (relpath_normalise(&dir, "report folder", report_dir, 0, err) != 0 ||
 	    report_paths_check(report, err) != 0 || repo_open(&r, repo, err) != 0)
 		goto done;
+	/* A commit on HEAD in the middle of a merge or rebase would change what that
+	 * operation finishes with: the person running it decides first. */
+	if (git_repository_state(r) != GIT_REPOSITORY_STATE_NONE) {
+		cw_error_set(err, CW_EGIT, "repository '%s': a merge, rebase or similar is in "
+			     "progress; finish or abort it, then run again", repo);
+		goto done;
+	}
 	workdir = repo_workdir(r);
 	absdir = cw_path_join(workdir, dir);
 	if (report_write_files(workdir, dir, report, err) != 0 ||
@@ -658,7 +680,6 @@ done:
 /* ---------------------------------------------------------------- network callbacks */
 
 typedef struct {
-	const char *remote;       /* name, for messages */
 	int ssh_port;             /* from the URL, for known_hosts; -1 = default */
 	struct timespec deadline;
 	unsigned tried;           /* credential types already offered on this connection */
@@ -696,8 +717,7 @@ static int net_check_deadline(net_ctx *ctx)
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	if (now.tv_sec < ctx->deadline.tv_sec)
 		return 0;
-	return net_stop(ctx, CW_ETIMEOUT, "remote '%s': no result after %d seconds", ctx->remote,
-			NET_TIMEOUT_SECONDS);
+	return net_stop(ctx, CW_ETIMEOUT, "no result after %d seconds", NET_TIMEOUT_SECONDS);
 }
 
 /* Our own reason when a callback stopped libgit2, else libgit2's. */
@@ -717,11 +737,13 @@ static int cb_credentials(git_credential **out, const char *url, const char *use
 	if (net_check_deadline(ctx))
 		return GIT_EUSER;
 	unsigned fresh = allowed & ~ctx->tried;
+	if ((allowed & GIT_CREDENTIAL_SSH_KEY) && (ctx->tried & GIT_CREDENTIAL_SSH_KEY))
+		return net_stop(ctx, CW_EGIT, "the ssh server accepted none of the keys in ssh-agent");
 	if (fresh & GIT_CREDENTIAL_SSH_KEY) {
 		ctx->tried |= GIT_CREDENTIAL_SSH_KEY;
 		if (!getenv("SSH_AUTH_SOCK"))
-			return net_stop(ctx, CW_EGIT, "remote '%s': ssh needs a running ssh-agent "
-					"(SSH_AUTH_SOCK is not set)", ctx->remote);
+			return net_stop(ctx, CW_EGIT, "ssh needs a running ssh-agent (SSH_AUTH_SOCK is "
+					"not set)");
 		return git_credential_ssh_key_from_agent(out, user_from_url ? user_from_url : "git");
 	}
 	if (fresh & GIT_CREDENTIAL_USERPASS_PLAINTEXT) {
@@ -731,15 +753,15 @@ static int cb_credentials(git_credential **out, const char *url, const char *use
 		if (!user || !*user)
 			user = user_from_url;
 		if (!user || !pass)
-			return net_stop(ctx, CW_EGIT, "remote '%s': asks for a username and password; set "
-					"CERTWRIGHT_GIT_USERNAME and CERTWRIGHT_GIT_PASSWORD", ctx->remote);
+			return net_stop(ctx, CW_EGIT, "the server asks for a username and password; "
+					"set CERTWRIGHT_GIT_USERNAME and CERTWRIGHT_GIT_PASSWORD");
 		return git_credential_userpass_plaintext_new(out, user, pass);
 	}
 	if (fresh & GIT_CREDENTIAL_USERNAME) {
 		ctx->tried |= GIT_CREDENTIAL_USERNAME;
 		return git_credential_username_new(out, user_from_url ? user_from_url : "git");
 	}
-	return net_stop(ctx, CW_EGIT, "remote '%s': authentication failed", ctx->remote);
+	return net_stop(ctx, CW_EGIT, "authentication failed");
 }
 
 /* Port of an ssh:// URL for known_hosts ("[host]:port" entries); -1 = default port. */
@@ -820,23 +842,21 @@ static void ssh_fingerprint(const git_cert_hostkey *hk, char out[64])
 static int ssh_host_key_check(const git_cert_hostkey *hk, const char *host, net_ctx *ctx)
 {
 	if (!(hk->type & GIT_CERT_SSH_RAW) || !hk->hostkey)
-		return net_stop(ctx, CW_EGIT, "remote '%s': the ssh host key of '%s' cannot be checked",
-				ctx->remote, host);
+		return net_stop(ctx, CW_EGIT, "the ssh host key of '%s' cannot be checked", host);
 	char fp[64];
 	ssh_fingerprint(hk, fp);
 	switch (known_hosts_check(host, ctx->ssh_port, hk->hostkey, hk->hostkey_len)) {
 	case LIBSSH2_KNOWNHOST_CHECK_MATCH:
 		return 0;
 	case LIBSSH2_KNOWNHOST_CHECK_MISMATCH:
-		return net_stop(ctx, CW_EGIT, "remote '%s': host key %s of '%s' does not match "
-				"known_hosts; refusing to connect (the server changed or someone is in "
-				"between)", ctx->remote, fp, host);
+		return net_stop(ctx, CW_EGIT, "host key %s of '%s' does not match known_hosts; "
+				"refusing to connect (the server changed or someone is in between)",
+				fp, host);
 	case LIBSSH2_KNOWNHOST_CHECK_NOTFOUND:
-		return net_stop(ctx, CW_EGIT, "remote '%s': host '%s' is not in known_hosts; check "
-				"that its host key is %s and add it (ssh-keyscan)", ctx->remote, host, fp);
+		return net_stop(ctx, CW_EGIT, "host '%s' is not in known_hosts; check that its "
+				"host key is %s and add it (ssh-keyscan)", host, fp);
 	default:
-		return net_stop(ctx, CW_EGIT, "remote '%s': cannot check the ssh host key of '%s'",
-				ctx->remote, host);
+		return net_stop(ctx, CW_EGIT, "cannot check the ssh host key of '%s'", host);
 	}
 }
 
@@ -846,8 +866,7 @@ static int cb_certificate_check(git_cert *cert, int valid, const char *host, voi
 	if (cert->cert_type == GIT_CERT_HOSTKEY_LIBSSH2)
 		return ssh_host_key_check((const git_cert_hostkey *)cert, host, ctx);
 	if (!valid)
-		return net_stop(ctx, CW_EGIT, "remote '%s': the TLS certificate of '%s' is not trusted",
-				ctx->remote, host);
+		return net_stop(ctx, CW_EGIT, "the TLS certificate of '%s' is not trusted", host);
 	return 0;
 }
 
@@ -954,7 +973,6 @@ static int push_job_resolve(push_job *job, git_repository *r, cw_error *err)
 	job->refspec = cw_xasprintf("%s:%s", job->branch_ref, job->dst_ref);
 	if (git_remote_lookup(&job->remote, r, job->remote_name) < 0)
 		return git_fail(err, "remote '%s'", job->remote_name);
-	job->net.remote = job->remote_name;
 	const char *url = git_remote_pushurl(job->remote);
 	job->net.ssh_port = ssh_url_port(url ? url : git_remote_url(job->remote));
 	return 0;
@@ -1210,6 +1228,12 @@ static int recommit_on_remote(git_repository *r, push_job *job, const char *dir,
 	git_commit *theirs = NULL, *local = NULL;
 	git_tree *theirs_tree = NULL, *local_tree = NULL;
 	int rc = -1;
+	if (git_repository_state(r) != GIT_REPOSITORY_STATE_NONE) {
+		cw_error_set(err, CW_EGIT, "push to remote '%s' refused (%s), and a merge, rebase or "
+			     "similar is in progress here; finish it, then run again", job->remote_name,
+			     job->refused);
+		goto done;
+	}
 	if (fetch_remote_head(&theirs_id, r, job, err) != 0)
 		goto done;
 	if (git_reference_name_to_id(&local_id, r, job->branch_ref) < 0 ||

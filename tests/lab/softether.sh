@@ -24,7 +24,7 @@ SERVER_BIN=/usr/libexec/softether/vpnserver/vpnserver
 VPNCMD=${VPNCMD:-vpncmd}
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 SEED=${CW_SOFTETHER_SEED:-$HERE/../data/softether/vpn_server.config}
-READY_TIMEOUT_S=20
+READY_TIMEOUT_S=${CW_SOFTETHER_READY_TIMEOUT:-20}
 
 die() { echo "softether.sh: $*" >&2; exit 1; }
 
@@ -32,14 +32,19 @@ installed() {
 	[ -x "$SERVER_BIN" ] && command -v "$VPNCMD" >/dev/null 2>&1
 }
 
-# 0 when PID is alive (not a zombie) and is our server: vpnserver itself, or unshare/bash
-# a moment before they exec it (their argv carries the "softether-lab" marker). Checking
-# argv keeps a recycled PID from being signalled.
+# 0 when PID exists and is not a zombie (nobody may reap the server once we are gone).
+pid_running() {
+	local pid=$1 state
+	state=$(sed -e 's/^.*) //' "/proc/$pid/stat" 2>/dev/null | cut -d' ' -f1)
+	[ -n "$state" ] && [ "$state" != Z ]
+}
+
+# 0 when PID is running and is our server: vpnserver itself, or unshare/bash a moment
+# before they exec it (their argv carries the "softether-lab" marker). Checking argv
+# keeps a recycled PID from being signalled.
 server_alive() {
-	local pid=$1 state cmdline
-	[ -r "/proc/$pid/stat" ] || return 1
-	state=$(sed -e 's/^.*) //' "/proc/$pid/stat" | cut -d' ' -f1)
-	[ "$state" != Z ] || return 1
+	local pid=$1 cmdline
+	pid_running "$pid" || return 1
 	cmdline=$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null || true)
 	case "$cmdline" in "$SERVER_BIN "*|*softether-lab*) return 0 ;; *) return 1 ;; esac
 }
@@ -84,10 +89,20 @@ exec "$server" start --foreground
 EOF
 }
 
+close_inherited_fds() {
+	local fd
+	for fd in $(ls /proc/$BASHPID/fd); do
+		[ "$fd" -gt 2 ] && eval "exec $fd>&-" 2>/dev/null
+	done
+	return 0
+}
+
 wait_ready() {
 	local dir=$1 port=$2 pid=$3 i
 	for ((i = 0; i < READY_TIMEOUT_S * 5; i++)); do
-		if ! server_alive "$pid"; then
+		# the PID is our child that moment: still the lab script's fork, or unshare, bash
+		# or vpnserver after the execs, so only "still running" is asked here
+		if ! pid_running "$pid"; then
 			echo "softether.sh: vpnserver (pid $pid) exited during start-up; see $dir/server.log" >&2
 			return 1
 		fi
@@ -99,6 +114,30 @@ wait_ready() {
 	done
 	echo "softether.sh: vpnserver on 127.0.0.1:$port not ready after ${READY_TIMEOUT_S}s; see $dir/server.log" >&2
 	return 1
+}
+
+# SIGTERM, then SIGKILL, to a process that runs (not a zombie) until it is gone.
+terminate() {
+	local pid=$1 i
+	kill -TERM "$pid" 2>/dev/null || true
+	for ((i = 0; i < 50; i++)); do
+		pid_running "$pid" || return 0
+		sleep 0.1
+	done
+	kill -KILL "$pid" 2>/dev/null || true
+	for ((i = 0; i < 50; i++)); do
+		pid_running "$pid" || return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+# A failed start: PID is still our own child (not reaped, so not recycled) in any of its
+# stages (fork, unshare, bash, vpnserver): stop it without asking what it runs.
+kill_child() {
+	local pid=$1 dir=$2
+	terminate "$pid" || echo "softether.sh: pid $pid did not stop" >&2
+	rm -f "$dir/pid"
 }
 
 cmd_start() {
@@ -113,43 +152,44 @@ cmd_start() {
 	if [ -f "$dir/pid" ] && server_alive "$(cat "$dir/pid")"; then
 		die "$dir: a server is already running (pid $(cat "$dir/pid"))"
 	fi
+	# another listener there would answer the readiness probe in our server's place
+	if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+		die "127.0.0.1:$port is already in use"
+	fi
 	mkdir -p "$dir"
 	dir=$(cd "$dir" && pwd)
 	mkdir -p "$dir/var-lib/softether" "$dir/var-log/softether" "$dir/run/softether"
 	chmod 0700 "$dir/var-lib/softether"
 	seed_config "$dir" "$port"
 
-	# unshare and bash exec in place: $! is the vpnserver's own PID.
-	unshare --mount --propagation private bash -c "$(namespace_script)" softether-lab \
-		"$dir" "$SERVER_BIN" </dev/null >"$dir/server.log" 2>&1 &
+	# unshare and bash exec in place: $! is the vpnserver's own PID. The server gets no
+	# descriptor of ours but its log: an inherited pipe would keep whoever reads our
+	# output waiting until the server exits.
+	(
+		close_inherited_fds
+		exec unshare --mount --propagation private bash -c "$(namespace_script)" softether-lab \
+			"$dir" "$SERVER_BIN"
+	) </dev/null >"$dir/server.log" 2>&1 &
 	local pid=$!
 	echo "$pid" >"$dir/pid"
-	wait_ready "$dir" "$port" "$pid" || { cmd_stop "$dir"; exit 1; }
+	if ! wait_ready "$dir" "$port" "$pid"; then
+		kill_child "$pid" "$dir"
+		exit 1
+	fi
 	if ! admin "$port" "" ServerPasswordSet "$SOFTETHER_ADMIN_PASSWORD" >/dev/null 2>&1; then
-		cmd_stop "$dir"
+		kill_child "$pid" "$dir"
 		die "vpnserver on 127.0.0.1:$port: could not set the admin password"
 	fi
 	echo "vpnserver pid $pid on 127.0.0.1:$port, state in $dir"
 }
 
 cmd_stop() {
-	local dir=${1:-} pid i
+	local dir=${1:-} pid
 	[ -n "$dir" ] || die "usage: softether.sh stop DIR"
 	[ -f "$dir/pid" ] || return 0
 	pid=$(cat "$dir/pid")
 	if server_alive "$pid"; then
-		kill -TERM "$pid" 2>/dev/null || true
-		for ((i = 0; i < 50; i++)); do
-			server_alive "$pid" || break
-			sleep 0.1
-		done
-		if server_alive "$pid"; then
-			kill -KILL "$pid" 2>/dev/null || true
-			for ((i = 0; i < 50; i++)); do
-				server_alive "$pid" || break
-				sleep 0.1
-			done
-		fi
+		terminate "$pid" || true
 	fi
 	server_alive "$pid" && die "vpnserver pid $pid did not stop"
 	rm -f "$dir/pid"

@@ -14,6 +14,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1067,6 +1068,55 @@ static void test_wrong_password(void **state)
 	cw_softether_target.close(h);
 }
 
+static pid_t lab_pid(void)
+{
+	char *p = path_in(L.lab, "pid");
+	char *text = read_text(p);
+	free(p);
+	assert_non_null(text);
+	pid_t pid = (pid_t)atoi(text);
+	free(text);
+	assert_true(pid > 1);
+	return pid;
+}
+
+/* A frozen server (SIGSTOP) still completes TCP handshakes in the kernel but never
+ * answers: vpncmd would wait for ever, and so would a TLS client. Both are cut at the
+ * timeout, and the server is usable again afterwards. */
+static void test_frozen_server_times_out(void **state)
+{
+	require_lab();
+	void *h = open_lab("timeout: 3s\n", 60000);
+	pid_t pid = lab_pid();
+	assert_int_equal(kill(pid, SIGSTOP), 0);
+	cw_device_facts f;
+	cw_error err1 = { 0 }, err2 = { 0 };
+	double t0 = now_s();
+	int rc1 = cw_softether_target.observe_device(h, &f, &err1);
+	double took1 = now_s() - t0;
+	cw_observation obs;
+	t0 = now_s();
+	int rc2 = cw_softether_target.verify(h, "vpn-cert", &obs, &err2);
+	double took2 = now_s() - t0;
+	assert_int_equal(kill(pid, SIGCONT), 0);
+	print_message("frozen server: ServerInfoGet error after %.2f s, verify after %.2f s "
+		      "(timeout 3 s)\n", took1, took2);
+	assert_int_equal(rc1, -1);
+	assert_int_equal(err1.code, CW_ETIMEOUT);
+	assert_non_null(strstr(err1.msg, "did not finish within 3 s"));
+	assert_true(took1 >= 2.9 && took1 < 3.0 + 2.0);
+	assert_int_equal(rc2, -1);
+	assert_int_equal(err2.code, CW_ETIMEOUT);
+	assert_non_null(strstr(err2.msg, "no TLS handshake"));
+	assert_true(took2 >= 2.9 && took2 < 3.0 + 2.0);
+	assert_work_empty();
+	/* thawed, it answers again */
+	cw_error err = { 0 };
+	assert_int_equal(cw_softether_target.observe_device(h, &f, &err), 0);
+	cw_device_facts_release(&f);
+	cw_softether_target.close(h);
+}
+
 /* Last: stops the server. Every call fails within the timeout, with a clear message. */
 static void test_stopped_server(void **state)
 {
@@ -1115,6 +1165,7 @@ int main(void)
 		T(test_key_mismatch_refused),
 		T(test_rsa1024_never_reaches_server),
 		T(test_wrong_password),
+		T(test_frozen_server_times_out),
 		T(test_stopped_server),
 	};
 	return cmocka_run_group_tests_name("softether", tests, group_setup, group_teardown);
