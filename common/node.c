@@ -9,6 +9,7 @@
  * and silently elsewhere, and the "billion laughs" expansion), and custom tags.
  */
 #include "common/node.h"
+#include "common/strmap.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -320,7 +321,8 @@ fail:
 
 /* Adds key: value to map, refusing non-scalar and duplicate keys (the later value is
  * dropped, so lookups stay unambiguous). Takes ownership of key and value. */
-static void map_add(yaml_reader *r, cw_node *map, cw_node *key, cw_srcpos key_pos, cw_node *value)
+static void map_add(yaml_reader *r, cw_node *map, cw_strmap *seen, cw_node *key, cw_srcpos key_pos,
+		    cw_node *value)
 {
 	if (key->kind != CW_NODE_SCALAR) {
 		cw_diag_add(r->diags, CW_SEV_ERROR, &key_pos, CODE_YAML, NULL,
@@ -328,14 +330,15 @@ static void map_add(yaml_reader *r, cw_node *map, cw_node *key, cw_srcpos key_po
 			    key->kind == CW_NODE_MAP ? "maps" : "lists");
 		goto drop;
 	}
-	for (size_t i = 0; i < map->n; i++) {
-		if (strcmp(map->keys[i], key->value) != 0)
-			continue;
+	/* a hash of the keys seen so far: an inventory map holds thousands of certificates */
+	size_t i;
+	if (cw_strmap_get(seen, key->value, &i)) {
 		cw_diag_add(r->diags, CW_SEV_ERROR, &key_pos, CODE_DUPLICATE_KEY, NULL,
 			    "key '%s' appears twice in the same map (first at line %d, column %d)",
 			    key->value, map->key_pos[i].line, map->key_pos[i].col);
 		goto drop;
 	}
+	cw_strmap_put(seen, key->value, map->n);
 	node_reserve(map);
 	map->keys[map->n] = key->value;
 	map->key_pos[map->n] = key_pos;
@@ -355,6 +358,8 @@ static int parse_mapping(yaml_reader *r, yaml_event_t *ev, int depth, cw_node **
 	check_properties(r, ev->data.mapping_start.anchor, ev->data.mapping_start.tag, pos, NULL);
 	yaml_event_delete(ev);
 	cw_node *map = node_new(CW_NODE_MAP, pos);
+	cw_strmap seen;
+	cw_strmap_init(&seen);
 	for (;;) {
 		yaml_event_t key_ev, value_ev;
 		if (reader_next(r, &key_ev) != 0)
@@ -372,11 +377,13 @@ static int parse_mapping(yaml_reader *r, yaml_event_t *ev, int depth, cw_node **
 			cw_node_free(key);
 			goto fail;
 		}
-		map_add(r, map, key, key_pos, value);
+		map_add(r, map, &seen, key, key_pos, value);
 	}
+	cw_strmap_release(&seen);
 	*out = map;
 	return 0;
 fail:
+	cw_strmap_release(&seen);
 	cw_node_free(map);
 	return -1;
 }

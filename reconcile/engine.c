@@ -44,6 +44,9 @@ typedef struct {
 	cw_live live;
 	char *work_dir;          /* private scratch folder, removed at the end */
 	int repo_lock_fd;
+	/* deploy workers read a record and write its successor; records live in an array that
+	 * a write may move, so each read-modify-write happens under this lock */
+	pthread_mutex_t record_mu;
 } run_ctx;
 
 static void logf_(const cw_options *o, int level, const char *fmt, ...)
@@ -69,6 +72,13 @@ static void target_log(void *ud, int level, const char *target, const char *msg)
 }
 
 /* ---- loading ---- */
+
+static double now_seconds(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
 
 static char *inventory_folder(const cw_options *o)
 {
@@ -101,7 +111,7 @@ static int load_inventory(run_ctx *r, cw_diags *diags, cw_error *err)
 
 int cw_engine_validate(const cw_options *o, cw_diags *diags, cw_error *err)
 {
-	run_ctx r = { .o = o, .repo_lock_fd = -1 };
+	run_ctx r = { .o = o, .repo_lock_fd = -1, .record_mu = PTHREAD_MUTEX_INITIALIZER };
 	int rc = load_inventory(&r, diags, err);
 	cw_inventory_release(&r.inv);
 	free(r.inventory_path);
@@ -173,6 +183,7 @@ static int observe(run_ctx *r, cw_error *err)
  * carries the diagnostics and nothing is observed. */
 static int build_plan(run_ctx *r, cw_plan *plan, int create_keystore, cw_error *err)
 {
+	double t0 = now_seconds();
 	if (load_inventory(r, &plan->diags, err) != 0) {
 		if (err->code)
 			return -1;
@@ -184,14 +195,19 @@ static int build_plan(run_ctx *r, cw_plan *plan, int create_keystore, cw_error *
 		return -1;
 	if (cw_state_load(&r->st, r->ks, err) != 0)
 		return -1;
+	double t1 = now_seconds();
 	if (make_work_dir(r, err) != 0 || observe(r, err) != 0)
 		return -1;
-	return cw_diff(plan, &r->inv, &r->st, &r->live, r->o->now, &r->o->filter);
+	double t2 = now_seconds();
+	int rc = cw_diff(plan, &r->inv, &r->st, &r->live, r->o->now, &r->o->filter);
+	logf_(r->o, CW_LOG_DEBUG, "load %.3f s, observe %.3f s, diff %.3f s", t1 - t0, t2 - t1,
+	      now_seconds() - t2);
+	return rc;
 }
 
 int cw_engine_plan(const cw_options *o, cw_plan *plan, cw_error *err)
 {
-	run_ctx r = { .o = o, .repo_lock_fd = -1 };
+	run_ctx r = { .o = o, .repo_lock_fd = -1, .record_mu = PTHREAD_MUTEX_INITIALIZER };
 	cw_plan_init(plan);
 	int rc = build_plan(&r, plan, 0, err);
 	run_release(&r);
@@ -608,6 +624,7 @@ static int verify_live(cw_target_handle *th, const char *slot, const char *want,
 static void record(run_ctx *r, const char *target, const char *cert, cw_deploy_status status,
 		   const cw_issued *cur, const char *error, const cw_deployment *d)
 {
+	pthread_mutex_lock(&r->record_mu);
 	const cw_deploy_record *old = cw_state_deploy_record(&r->st, target, cert);
 	cw_deploy_record rec;
 	memset(&rec, 0, sizeof(rec));
@@ -629,6 +646,7 @@ static void record(run_ctx *r, const char *target, const char *cert, cw_deploy_s
 	cw_error err = { 0 };
 	if (cw_state_record_deploy(&r->st, r->ks, &rec, &err) != 0)
 		logf_(r->o, CW_LOG_ERROR, "%s", err.msg);
+	pthread_mutex_unlock(&r->record_mu);
 }
 
 static const cw_deployment *find_deployment(const cw_certificate *cert, const char *target)
@@ -672,15 +690,20 @@ static int run_remove(run_ctx *r, cw_target_handle *th, const cw_action *a, cw_e
 	int rc = cw_th_remove(th, a->name, NULL, err);
 	if (rc == 0)
 		rc = cw_th_activate(th, err);
+	/* keep what the record said was there: copy it out under the lock */
+	cw_issued was;
+	memset(&was, 0, sizeof(was));
+	pthread_mutex_lock(&r->record_mu);
 	const cw_deploy_record *old = cw_state_deploy_record(&r->st, a->target, a->name);
-	cw_issued fake;
-	memset(&fake, 0, sizeof(fake));
-	if (old) {
-		fake.serial = old->serial;
-		memcpy(fake.fingerprint, old->fingerprint, sizeof(fake.fingerprint));
+	int had = old != NULL;
+	if (had) {
+		was.serial = cw_xstrdup(old->serial);
+		memcpy(was.fingerprint, old->fingerprint, sizeof(was.fingerprint));
 	}
+	pthread_mutex_unlock(&r->record_mu);
 	record(r, a->target, a->name, rc == 0 ? CW_DEPLOY_REMOVED : CW_DEPLOY_FAILED,
-	       old ? &fake : NULL, rc == 0 ? NULL : err->msg, NULL);
+	       had ? &was : NULL, rc == 0 ? NULL : err->msg, NULL);
+	free(was.serial);
 	return rc;
 }
 
@@ -846,13 +869,6 @@ static int write_report(run_ctx *r, cw_apply_result *res, cw_error *err)
 
 /* ---- apply ---- */
 
-static double now_seconds(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static int needs_keys(const cw_plan *p)
 {
 	return cw_plan_count(p, -1) > 0;
@@ -905,7 +921,7 @@ static int prepare_apply(run_ctx *r, cw_plan *plan, const cw_plan *saved, cw_err
 
 int cw_engine_apply(const cw_options *o, const cw_plan *saved, cw_apply_result *res, cw_error *err)
 {
-	run_ctx r = { .o = o, .repo_lock_fd = -1 };
+	run_ctx r = { .o = o, .repo_lock_fd = -1, .record_mu = PTHREAD_MUTEX_INITIALIZER };
 	memset(res, 0, sizeof(*res));
 	cw_plan_init(&res->plan);
 	cw_plan *plan = &res->plan;
@@ -948,7 +964,7 @@ int cw_engine_apply(const cw_options *o, const cw_plan *saved, cw_apply_result *
 
 int cw_engine_status(const cw_options *o, cw_status_view *view, cw_diags *diags, cw_error *err)
 {
-	run_ctx r = { .o = o, .repo_lock_fd = -1 };
+	run_ctx r = { .o = o, .repo_lock_fd = -1, .record_mu = PTHREAD_MUTEX_INITIALIZER };
 	memset(view, 0, sizeof(*view));
 	int rc = load_inventory(&r, diags, err);
 	if (rc == 0)

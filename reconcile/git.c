@@ -457,8 +457,10 @@ static int report_write_files(const char *workdir, const char *dir, const cw_rep
 		int rc = path_check_no_links(workdir, reldir, err);
 		if (rc == 0)
 			rc = cw_mkdirs(absdir, 0755, err);
+		/* no fsync per file: the report is derived data, rebuilt by every run, and the
+		 * commit below (git objects) is its durable copy */
 		if (rc == 0 && !file_has_content(abs, &f->content))
-			rc = cw_write_file_atomic(abs, f->content.buf, f->content.len, 0644, err);
+			rc = cw_write_file_atomic_nosync(abs, f->content.buf, f->content.len, 0644, err);
 		free(rel);
 		free(reldir);
 		free(absdir);

@@ -16,8 +16,6 @@ typedef struct {
 	int ok;                   /* observation succeeded */
 	cw_observation obs;
 	char fingerprint[65];     /* of obs.cert when present, else "" */
-	int parsed;               /* info valid */
-	cw_x509_info info;
 } cw_live_slot;
 
 typedef struct {

@@ -25,6 +25,7 @@
 #include <openssl/x509.h>
 #include <poll.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -216,7 +217,7 @@ static int open_timeout(se_target *t, const cw_node *config, const cw_target_env
 			cw_error *err)
 {
 	int64_t s = cw_node_duration(config, "timeout", 0);
-	if (s < 0 || s > SE_MAX_TIMEOUT_S)
+	if ((cw_node_get(config, "timeout") && s <= 0) || s < 0 || s > SE_MAX_TIMEOUT_S)
 		return cw_error_set(err, CW_EINVAL, "target '%s': timeout must be between 1s and 1h",
 				    t->name);
 	if (s > 0)
@@ -408,6 +409,7 @@ static void first_text_line(const char *from, char *detail, size_t len)
 			snprintf(detail, len, "%.*s", (int)(n < len ? n : len - 1), line);
 			return;
 		}
+		line += strcspn(line, "\n");
 	}
 }
 
@@ -592,7 +594,8 @@ static int softether_observe_device(void *h, cw_device_facts *facts, cw_error *e
 			? "serves the leaf only; intermediates go to chain_certs"
 			: "serves the leaf only; set chain_certs (local server) to serve intermediates");
 	}
-	if (!b->known) {
+	if (!b->known) {   /* deploy still plays safe: leaf only, and the server refuses ECDSA */
+		facts->chain_mode = 0;
 		free(facts->note);
 		facts->note = cw_xstrdup("version not recognised: assuming RSA keys only, leaf only");
 	}
@@ -1069,6 +1072,43 @@ static int take_peer_chain(const se_target *t, SSL *ssl, cw_observation *obs, cw
 	return 0;
 }
 
+/* OpenSSL writes to the socket with write(): a peer that hangs up mid-handshake would
+ * raise SIGPIPE, which kills the process by default. A library must not change the
+ * process's signal dispositions, so SIGPIPE is blocked in this thread only while we talk
+ * TLS, and one we caused is consumed before the old mask comes back. */
+typedef struct {
+	sigset_t old_mask;
+	int was_pending;
+} sigpipe_guard;
+
+static void sigpipe_set(sigset_t *set)
+{
+	sigemptyset(set);
+	sigaddset(set, SIGPIPE);
+}
+
+static void sigpipe_block(sigpipe_guard *g)
+{
+	sigset_t pipe_set, pending;
+	sigpipe_set(&pipe_set);
+	sigpending(&pending);
+	g->was_pending = sigismember(&pending, SIGPIPE);
+	pthread_sigmask(SIG_BLOCK, &pipe_set, &g->old_mask);
+}
+
+static void sigpipe_restore(const sigpipe_guard *g)
+{
+	sigset_t pipe_set, pending;
+	sigpipe_set(&pipe_set);
+	sigpending(&pending);
+	if (!g->was_pending && sigismember(&pending, SIGPIPE)) {
+		struct timespec zero = { 0, 0 };
+		while (sigtimedwait(&pipe_set, NULL, &zero) < 0 && errno == EINTR)
+			;
+	}
+	pthread_sigmask(SIG_SETMASK, &g->old_mask, NULL);
+}
+
 /* One fresh handshake, no chain validation (we only compare fingerprints; reconcile/x509
  * judges the certificate). Security level 0 so a weak certificate is still SEEN: we send
  * nothing over this connection. */
@@ -1078,6 +1118,8 @@ static int tls_probe(const se_target *t, cw_observation *obs, cw_error *err)
 	int fd = -1;
 	if (tls_connect_tcp(t, deadline, &fd, err) != 0)
 		return -1;
+	sigpipe_guard guard;
+	sigpipe_block(&guard);
 	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
 	SSL *ssl = ctx ? SSL_new(ctx) : NULL;
 	int rc;
@@ -1099,6 +1141,7 @@ static int tls_probe(const se_target *t, cw_observation *obs, cw_error *err)
 	SSL_CTX_free(ctx);
 	ERR_clear_error();
 	close(fd);
+	sigpipe_restore(&guard);
 	return rc;
 }
 

@@ -434,6 +434,13 @@ static void stop_lab(void)
 	L.running = 0;
 }
 
+/* A set-up that cannot run the server fails the whole group, loudly. */
+static int setup_failed(void)
+{
+	tu_rmtree(L.root);
+	return -1;
+}
+
 static int group_setup(void **state)
 {
 	memset(&L, 0, sizeof(L));
@@ -462,7 +469,7 @@ static int group_setup(void **state)
 		const char *ci = getenv("CI");
 		if (ci && *ci) {
 			print_error("vpnserver/vpncmd are not installed, and CI is set: this must run here\n");
-			return -1;
+			return setup_failed();
 		}
 		print_message("vpnserver/vpncmd not installed: server tests are skipped\n");
 		L.skip = 1;
@@ -470,12 +477,12 @@ static int group_setup(void **state)
 	}
 	if (rc != 0) {
 		print_error("%s check failed (%d)\n", L.script, rc);
-		return -1;
+		return setup_failed();
 	}
 	L.port = 15555 + (int)(getpid() % 1000);
 	for (int i = 0; i < 100 && !port_is_free(L.port); i++)
 		L.port = 15555 + (L.port - 15555 + 7) % 1000;
-	return start_lab();
+	return start_lab() == 0 ? 0 : setup_failed();
 }
 
 static int group_teardown(void **state)
@@ -558,12 +565,16 @@ static void test_open_errors(void **state)
 	cw_node_free(root);
 
 	const char *bad[] = { "", "-oops:5555", "/tmp/x", "host:0", "host:99999", "host:port",
-			      "a:b:c", "[::1", NULL };
+			      "a:b:c", "[::1", "[::1]x", "host:", NULL };
 	for (size_t i = 0; bad[i]; i++) {
 		cw_error_clear(&err);
 		assert_null(open_with(bad[i], NULL, 5000, &err));
 		assert_non_null(strstr(err.msg, "target 'vpn': address"));
 	}
+	/* a timeout of zero is no timeout: refused */
+	cw_error_clear(&err);
+	assert_null(open_with("127.0.0.1", "timeout: 0s\n", 5000, &err));
+	assert_non_null(strstr(err.msg, "timeout"));
 	/* a literal password is refused, and the literal is not repeated */
 	const char *yaml_literal = "address: \"127.0.0.1\"\npassword: \"hunter2\"\n";
 	assert_int_equal(cw_node_parse_yaml(&root, "t.yaml", yaml_literal, strlen(yaml_literal), &diags), 0);
@@ -661,6 +672,7 @@ static void test_versions_decide_keys_and_chain(void **state)
 	assert_int_equal(cw_softether_target.observe_device(h, &f, &err), 0);
 	assert_null(f.version);
 	assert_int_equal(f.accepted_keys, rsa);
+	assert_int_equal(f.chain_mode, 0);
 	assert_non_null(strstr(f.note, "not recognised"));
 	cw_device_facts_release(&f);
 	cw_softether_target.close(h);
@@ -874,6 +886,19 @@ static void test_deploy_observe_verify_real(void **state)
 	char served[65];
 	served_fingerprint(served);                /* and so does openssl s_client */
 	assert_string_equal(served, tb.fingerprint);
+	/* by host name: the resolver thread, SNI, and ::1 refused before 127.0.0.1 answers */
+	char localhost[64];
+	snprintf(localhost, sizeof(localhost), "localhost:%d", L.port);
+	void *hl = open_with(localhost, NULL, 10000, &err);
+	assert_non_null(hl);
+	rc = cw_softether_target.verify(hl, "vpn-cert", &obs, &err);
+	if (rc != 0)
+		print_error("%s\n", err.msg);
+	assert_int_equal(rc, 0);
+	sha256_of(&obs.cert, fp);
+	assert_string_equal(fp, tb.fingerprint);
+	cw_observation_release(&obs);
+	cw_softether_target.close(hl);
 	print_message("deploy (ServerInfoGet + ServerCertSet) %.2f s, observe (ServerCertGet) "
 		      "%.2f s, verify (TLS + ServerCertGet) %.2f s\n", deploy_s, observe_s, verify_s);
 	assert_work_empty();
