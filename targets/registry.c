@@ -12,11 +12,13 @@
 #include <string.h>
 
 #include "targets/files.h"
+#include "targets/softether.h"
 
 #define REGISTRY_EXTRA_MAX 16
 
 static const cw_target_ops *const builtin_types[] = {
 	&cw_files_target,
+	&cw_softether_target,
 };
 
 #define NBUILTIN (sizeof(builtin_types) / sizeof(builtin_types[0]))

@@ -746,11 +746,11 @@ static int set_server_cert(const se_target *t, const cw_bundle *b, const cw_buf 
 		cw_exec_result res;
 		/* Without /CSV: the "sub-certificate ... chain_certs" notice shows, exit 0 still. */
 		rc = vpncmd_run(t, 0, dir, "ServerCertSet", args, &res, err);
+		int chain_served = t->chain_certs || build_is_modern(&t->build);
 		if (rc == 0 && strstr(res.out.buf, "sub-certificate"))
-			se_log(t, t->chain_certs || build_is_modern(&t->build) ? SE_LOG_DEBUG : SE_LOG_INFO,
+			se_log(t, chain_served ? SE_LOG_DEBUG : SE_LOG_INFO,
 			       "server notes that '%s' is CA-signed: clients need its intermediates%s",
-			       b->slot, build_is_modern(&t->build) || t->chain_certs ? ""
-				       : " (set chain_certs to serve them)");
+			       b->slot, chain_served ? "" : " (set chain_certs to serve them)");
 		cw_exec_result_release(&res);
 		free(load_cert);
 		free(load_key);

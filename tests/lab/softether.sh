@@ -18,6 +18,8 @@
 #    every vpnserver on the machine after 90 s).
 # Layout of DIR: var-lib/softether (config, chain_certs), var-log/softether,
 # run/softether, pid, server.log.
+# Environment: VPNCMD (default vpncmd), CW_SOFTETHER_SEED (another seed; it must still
+# listen on 127.0.0.1 only), CW_SOFTETHER_READY_TIMEOUT (seconds, default 20).
 set -euo pipefail
 
 SERVER_BIN=/usr/libexec/softether/vpnserver/vpnserver

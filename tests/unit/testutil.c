@@ -57,6 +57,7 @@ int tu_run(const char *const *argv, char **out)
 		dup2(pfd[1], 1);
 		dup2(pfd[1], 2);
 		close(pfd[0]);
+		close(pfd[1]); /* else a daemon started through tu_run holds the pipe open forever */
 		execvp(argv[0], (char *const *)argv);
 		_exit(127);
 	}
