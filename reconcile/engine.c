@@ -819,10 +819,48 @@ static void reconcile_records(run_ctx *r)
 		if (!cur || !d || strcmp(cur->fingerprint, s->fingerprint))
 			continue;
 		const cw_deploy_record *rec = cw_state_deploy_record(&r->st, s->target, s->slot);
-		if (rec && (rec->status == CW_DEPLOY_FAILED || rec->status == CW_DEPLOY_STARTED ||
-			    !strcmp(rec->fingerprint, s->fingerprint)))
+		if (rec && (rec->status == CW_DEPLOY_FAILED || rec->status == CW_DEPLOY_STARTED))
+			continue;
+		/* already right, and no error from an earlier unreachable run to clear */
+		if (rec && !strcmp(rec->fingerprint, s->fingerprint) && !rec->last_error)
 			continue;
 		record(r, s->target, s->slot, CW_DEPLOY_OK, cur, NULL, d);
+	}
+}
+
+/* A target that could not be observed keeps its deployment status (nothing is known to
+ * have changed there) but carries the error and counts the attempt, so the report and
+ * `status` show why it is not right. */
+static void record_unreachable(run_ctx *r)
+{
+	for (size_t t = 0; t < r->live.ntargets; t++) {
+		const cw_live_target *lt = &r->live.targets[t];
+		if (lt->ok)
+			continue;
+		for (size_t i = 0; i < r->inv.ncertificates; i++) {
+			const cw_certificate *cert = &r->inv.certificates[i];
+			if (!find_deployment(cert, lt->name))
+				continue;
+			const cw_deploy_record *old = cw_state_deploy_record(&r->st, lt->name, cert->name);
+			cw_deploy_record rec;
+			memset(&rec, 0, sizeof(rec));
+			rec.target = lt->name;
+			rec.certificate = cert->name;
+			rec.status = old ? old->status : CW_DEPLOY_FAILED;
+			rec.serial = old ? old->serial : NULL;
+			if (old)
+				memcpy(rec.fingerprint, old->fingerprint, sizeof(rec.fingerprint));
+			rec.attempts = (old ? old->attempts : 0) + 1;
+			rec.last_error = lt->error;
+			rec.updated = r->o->now;
+			if (old) {
+				rec.bound = old->bound;
+				rec.nbound = old->nbound;
+			}
+			cw_error err = { 0 };
+			if (cw_state_record_deploy(&r->st, r->ks, &rec, &err) != 0)
+				logf_(r->o, CW_LOG_ERROR, "%s", err.msg);
+		}
 	}
 }
 
@@ -931,6 +969,7 @@ int cw_engine_apply(const cw_options *o, const cw_plan *saved, cw_apply_result *
 	}
 	int *action_ok = cw_xcalloc(plan->n + 1, sizeof(int));
 	reconcile_records(&r);
+	record_unreachable(&r);
 	for (size_t i = 0; i < plan->n; i++) {
 		cw_action *a = &plan->actions[i];
 		if (a->kind != CW_ACT_CREATE_CA && a->kind != CW_ACT_RENEW_CA)
