@@ -9,7 +9,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/strmap.h"
+#include "issuers/crl.h"
 #include "targets/target.h"
+
+/* Indexes into st->issued of one name's entries, oldest first. */
+typedef struct {
+	size_t *idx;
+	size_t n, cap;
+} entry_list;
 
 /* Bookkeeping per authority while planning. */
 typedef struct {
@@ -29,6 +37,9 @@ typedef struct {
 	const cw_diff_filter *filter;
 	ca_plan *cas;
 	long *cert_action;      /* per certificate: index of its issue action or -1 */
+	cw_strmap by_name;      /* name -> index into lists: every issued entry of a name */
+	entry_list *lists;
+	size_t nlists;
 } diff_ctx;
 
 /* ---- helpers ---- */
@@ -107,6 +118,62 @@ static void set_current(cw_plan *p, size_t a, const cw_issued *cur)
 	p->actions[a].current_serial = cw_xstrdup(cur->serial);
 	p->actions[a].current_fingerprint = cw_xstrdup(cur->fingerprint);
 	p->actions[a].current_not_after = cur->not_after;
+}
+
+/* ---- every entry of a name (revocation looks past the current one) ---- */
+
+static void index_names(diff_ctx *c)
+{
+	cw_strmap_init(&c->by_name);
+	for (size_t i = 0; i < c->st->nissued; i++) {
+		size_t li;
+		if (!cw_strmap_get(&c->by_name, c->st->issued[i].name, &li)) {
+			li = c->nlists++;
+			c->lists = cw_xrealloc(c->lists, c->nlists * sizeof(*c->lists));
+			memset(&c->lists[li], 0, sizeof(c->lists[li]));
+			cw_strmap_put(&c->by_name, c->st->issued[i].name, li);
+		}
+		entry_list *l = &c->lists[li];
+		if (l->n == l->cap) {
+			l->cap = l->cap ? l->cap * 2 : 4;
+			l->idx = cw_xrealloc(l->idx, l->cap * sizeof(*l->idx));
+		}
+		l->idx[l->n++] = i;
+	}
+}
+
+static void release_names(diff_ctx *c)
+{
+	for (size_t i = 0; i < c->nlists; i++)
+		free(c->lists[i].idx);
+	free(c->lists);
+	cw_strmap_release(&c->by_name);
+}
+
+static const entry_list *entries_of(const diff_ctx *c, const char *name)
+{
+	size_t li;
+	return cw_strmap_get(&c->by_name, name, &li) ? &c->lists[li] : NULL;
+}
+
+/* The newest entry of a name, revoked or not. */
+static const cw_issued *newest_entry(const diff_ctx *c, const char *name)
+{
+	const entry_list *l = entries_of(c, name);
+	const cw_issued *best = NULL;
+	for (size_t i = 0; l && i < l->n; i++) {
+		const cw_issued *e = &c->st->issued[l->idx[i]];
+		if (!best || e->seq > best->seq)
+			best = e;
+	}
+	return best;
+}
+
+/* Still worth revoking: not revoked yet, not expired (an expired certificate is
+ * rejected by every verifier anyway and RFC 5280 lets a CRL drop it). */
+static int revocable(const diff_ctx *c, const cw_issued *e)
+{
+	return !e->revoked && c->now < e->not_after;
 }
 
 /* ---- scope (--target / --certificate) ---- */
@@ -258,6 +325,31 @@ static const char *certificate_reason(diff_ctx *c, const cw_certificate *cert,
 	return NULL;
 }
 
+/* When the authority itself ends: now + its lifetime if it gets a new certificate in this
+ * plan, else its current certificate's notAfter. 0 when unknown. */
+static time_t authority_end(diff_ctx *c, const cw_authority *ca)
+{
+	if (ca_of(c, ca)->action >= 0)
+		return c->now + (time_t)ca->spec.lifetime;
+	const cw_issued *cur = cw_state_current(c->st, ca->name);
+	return cur ? cur->not_after : 0;
+}
+
+static void check_outlives_issuer(diff_ctx *c, const cw_certificate *cert)
+{
+	time_t ca_end = authority_end(c, cert->issuer_ref);
+	time_t end = c->now + (time_t)cert->spec.lifetime;
+	if (!ca_end || end <= ca_end)
+		return;
+	char t[32];
+	cw_format_time(ca_end, t);
+	cw_diag *x = cw_diag_add(&c->plan->diags, CW_SEV_ERROR, &cert->pos, "authority.outlived",
+				 "shorten the certificate's lifetime, or renew the authority first",
+				 "certificate '%s' would outlive its authority '%s', which expires %s",
+				 cert->name, cert->issuer, t);
+	x->certificate = cw_xstrdup(cert->name);
+}
+
 static void add_chain_deps(diff_ctx *c, size_t action, const cw_authority *ca)
 {
 	for (; ca; ca = ca->parent_ref)
@@ -279,11 +371,25 @@ static void plan_certificate(diff_ctx *c, size_t idx)
 	c->cert_action[idx] = -1;
 	if (!certificate_in_scope(c, cert))
 		return;
+	if (cert->revoked)
+		return; /* plan_revocations takes it */
+	const cw_issued *newest = newest_entry(c, cert->name);
+	if (newest && newest->revoked && !str_eq(newest->revoke_reason, "superseded")) {
+		cw_diag *x = cw_diag_add(&c->plan->diags, CW_SEV_ERROR, &cert->pos, "revocation.final",
+					 "keep `revoked:` on the entry; to issue again for this "
+					 "identity, give the certificate a new name",
+					 "certificate '%s': serial %s was revoked (%s): a revocation is final "
+					 "and cannot be taken back", cert->name, newest->serial,
+					 newest->revoke_reason ? newest->revoke_reason : "unspecified");
+		x->certificate = cw_xstrdup(cert->name);
+		return;
+	}
 	const cw_issued *cur = cw_state_current(c->st, cert->name);
 	char *detail = NULL;
 	const char *reason = certificate_reason(c, cert, cur, &detail);
 	if (!reason)
 		return;
+	check_outlives_issuer(c, cert);
 	size_t a = cw_plan_add(c->plan, CW_ACT_ISSUE, cert->name, NULL, reason, detail);
 	free(detail);
 	set_current(c->plan, a, cur);
@@ -392,11 +498,32 @@ static int key_refused(diff_ctx *c, const cw_certificate *cert, const cw_deploym
 	return 1;
 }
 
+/* A revoked certificate leaves every target: the slot is emptied (files removed), and the
+ * plan says so, since the service there is left without this certificate. */
+static void plan_revoked_deployment(diff_ctx *c, const cw_certificate *cert,
+				    const cw_deployment *d)
+{
+	const cw_live_slot *slot = cw_live_slot_find(c->live, d->target, cert->name);
+	const cw_deploy_record *rec = cw_state_deploy_record(c->st, d->target, cert->name);
+	int present = slot && slot->ok ? slot->obs.present
+				       : rec && rec->status != CW_DEPLOY_REMOVED;
+	if (!present)
+		return;
+	size_t a = cw_plan_add(c->plan, CW_ACT_REMOVE, cert->name, d->target, "revoked",
+			       "the target is left without this certificate");
+	if (slot && slot->ok && slot->obs.present)
+		c->plan->actions[a].live_fingerprint = cw_xstrdup(slot->fingerprint);
+}
+
 static void plan_deployment(diff_ctx *c, size_t idx, const cw_deployment *d)
 {
 	const cw_certificate *cert = &c->inv->certificates[idx];
 	if (!certificate_in_scope(c, cert) || !deployment_in_scope(c, d))
 		return;
+	if (cert->revoked) {
+		plan_revoked_deployment(c, cert, d);
+		return;
+	}
 	const cw_live_target *lt = cw_live_target_find(c->live, d->target);
 	if (key_refused(c, cert, d, lt))
 		return;
@@ -433,8 +560,8 @@ static int still_deployed(const cw_certificate *cert, const char *target)
 
 static void plan_removal(diff_ctx *c, const cw_deploy_record *rec)
 {
-	if (rec->status == CW_DEPLOY_REMOVED)
-		return;
+	if (rec->status == CW_DEPLOY_REMOVED || rec->target[0] == '@')
+		return; /* "@export" and the like are certwright's own, not targets */
 	const cw_certificate *cert = cw_inventory_certificate(c->inv, rec->certificate);
 	if (still_deployed(cert, rec->target))
 		return;
@@ -458,6 +585,278 @@ static void plan_removal(diff_ctx *c, const cw_deploy_record *rec)
 		c->plan->actions[a].live_fingerprint = cw_xstrdup(slot->fingerprint);
 }
 
+/* ---- revocation ---- */
+
+static size_t add_revoke(diff_ctx *c, const cw_issued *e, const char *reason, const char *why)
+{
+	char *detail = cw_xasprintf("serial %s, reason %s", e->serial, why);
+	size_t a = cw_plan_add(c->plan, CW_ACT_REVOKE, e->name, NULL, reason, detail);
+	free(detail);
+	c->plan->actions[a].current_serial = cw_xstrdup(e->serial);
+	c->plan->actions[a].current_fingerprint = cw_xstrdup(e->fingerprint);
+	c->plan->actions[a].current_not_after = e->not_after;
+	return a;
+}
+
+static void plan_requested_revocations(diff_ctx *c, const cw_certificate *cert)
+{
+	const entry_list *l = entries_of(c, cert->name);
+	for (size_t i = 0; l && i < l->n; i++) {
+		const cw_issued *e = &c->st->issued[l->idx[i]];
+		if (revocable(c, e))
+			add_revoke(c, e, "revoke-requested", cert->revoke_reason);
+	}
+}
+
+/* Every deploy of the certificate in this plan, or -1 when one of its deployments is not
+ * known to hold the current certificate (then superseded ones must wait). */
+static int deploys_of(diff_ctx *c, const cw_certificate *cert, size_t **out, size_t *n)
+{
+	*out = NULL;
+	*n = 0;
+	for (size_t i = 0; i < c->plan->n; i++) {
+		const cw_action *a = &c->plan->actions[i];
+		if ((a->kind == CW_ACT_DEPLOY || a->kind == CW_ACT_ISSUE) && !strcmp(a->name, cert->name)) {
+			*out = cw_xrealloc(*out, (*n + 1) * sizeof(**out));
+			(*out)[(*n)++] = i;
+		}
+	}
+	const cw_issued *cur = cw_state_current(c->st, cert->name);
+	for (size_t j = 0; j < cert->ndeploy; j++) {
+		int planned = 0;
+		for (size_t i = 0; i < *n && !planned; i++) {
+			const cw_action *a = &c->plan->actions[(*out)[i]];
+			planned = a->target && !strcmp(a->target, cert->deploy[j].target);
+		}
+		const cw_deploy_record *rec = cw_state_deploy_record(c->st, cert->deploy[j].target,
+								     cert->name);
+		int live_ok = rec && rec->status == CW_DEPLOY_OK && cur && str_eq(rec->serial, cur->serial);
+		if (!planned && !live_ok && c->cert_action[cert - c->inv->certificates] < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* revoke_superseded: what a renewal replaced is revoked once the new certificate is
+ * deployed and verified everywhere — in this plan after its deploys, or later. */
+static void plan_superseded(diff_ctx *c, const cw_certificate *cert)
+{
+	const entry_list *l = entries_of(c, cert->name);
+	if (!l)
+		return;
+	int reissued = c->cert_action[cert - c->inv->certificates] >= 0;
+	const cw_issued *cur = cw_state_current(c->st, cert->name);
+	size_t *deps, ndeps;
+	if (deploys_of(c, cert, &deps, &ndeps) != 0) {
+		free(deps);
+		return;
+	}
+	for (size_t i = 0; i < l->n; i++) {
+		const cw_issued *e = &c->st->issued[l->idx[i]];
+		if (!revocable(c, e) || (!reissued && e == cur))
+			continue;
+		size_t a = add_revoke(c, e, "superseded", "superseded");
+		for (size_t d = 0; d < ndeps; d++)
+			cw_plan_add_dep(c->plan, a, deps[d]);
+	}
+	free(deps);
+}
+
+/* Certificates that left the inventory: their authority's on_remove decides. */
+static void plan_removed_names(diff_ctx *c)
+{
+	for (size_t li = 0; li < c->nlists; li++) {
+		const entry_list *l = &c->lists[li];
+		const cw_issued *first = &c->st->issued[l->idx[0]];
+		if (first->is_ca || cw_inventory_certificate(c->inv, first->name) ||
+		    cw_inventory_authority(c->inv, first->name))
+			continue;
+		const cw_diff_filter *f = c->filter;
+		if (f && (f->nonly_targets || f->nonly_certificates))
+			continue;
+		const cw_authority *ca = cw_inventory_authority(c->inv, first->issuer);
+		int warned = 0;
+		for (size_t i = 0; i < l->n; i++) {
+			const cw_issued *e = &c->st->issued[l->idx[i]];
+			if (!revocable(c, e))
+				continue;
+			if (ca && ca->on_remove_revoke) {
+				add_revoke(c, e, "removed-from-inventory", "cessation-of-operation");
+			} else if (!warned++) {
+				char t[32];
+				cw_format_time(e->not_after, t);
+				cw_diag *x = cw_diag_add(&c->plan->diags, CW_SEV_WARNING, ca ? &ca->pos : NULL,
+							 "revocation.forget", NULL,
+							 "certificate '%s' left the inventory; %s: its "
+							 "certificates stay valid until they expire (%s)",
+							 e->name, ca ? "authority policy on_remove: forget"
+								     : "its authority is gone too", t);
+				x->certificate = cw_xstrdup(e->name);
+			}
+		}
+	}
+}
+
+static void plan_revocations(diff_ctx *c)
+{
+	for (size_t i = 0; i < c->inv->ncertificates; i++) {
+		const cw_certificate *cert = &c->inv->certificates[i];
+		if (!certificate_in_scope(c, cert))
+			continue;
+		if (cert->revoked)
+			plan_requested_revocations(c, cert);
+		else if (cert->revoke_superseded)
+			plan_superseded(c, cert);
+	}
+	plan_removed_names(c);
+}
+
+/* ---- CRLs ---- */
+
+static int issued_by(const cw_issued *e, const cw_authority *ca)
+{
+	return !strcmp(e->issuer, ca->name) && strcmp(e->name, ca->name);
+}
+
+/* The serials the authority's CRL must list once this plan has run. */
+static void crl_digest_wanted(diff_ctx *c, const cw_authority *ca, char out[65], int *changes)
+{
+	char **serials = NULL;
+	size_t n = 0;
+	*changes = 0;
+	for (size_t i = 0; i < c->st->nissued; i++) {
+		const cw_issued *e = &c->st->issued[i];
+		if (issued_by(e, ca) && e->revoked && c->now < e->not_after) {
+			serials = cw_xrealloc(serials, (n + 1) * sizeof(char *));
+			serials[n++] = e->serial;
+		}
+	}
+	for (size_t i = 0; i < c->plan->n; i++) {
+		const cw_action *a = &c->plan->actions[i];
+		if (a->kind != CW_ACT_REVOKE)
+			continue;
+		const cw_issued *e = cw_state_find(c->st, ca->name, a->current_serial);
+		if (!e || !issued_by(e, ca))
+			continue;
+		serials = cw_xrealloc(serials, (n + 1) * sizeof(char *));
+		serials[n++] = e->serial;
+		*changes = 1;
+	}
+	cw_crl_serials_digest(serials, n, out);
+	free(serials);
+}
+
+static const char *crl_reason(diff_ctx *c, const cw_authority *ca, const cw_crl_record *rec,
+			      const char *digest, int changes)
+{
+	if (!rec)
+		return "missing";
+	if (ca_of(c, ca)->action >= 0)
+		return "issuer-changed";
+	if (changes || strcmp(rec->revoked_digest, digest))
+		return "revocation-changed";
+	if (c->now >= cw_renew_at(&ca->crl_renew, rec->this_update, rec->next_update))
+		return "crl-due";
+	return NULL;
+}
+
+/* Targets that take CRLs and hold a certificate from under this authority. */
+static int target_wants_crl(diff_ctx *c, const cw_target *t, const cw_authority *ca)
+{
+	const cw_target_ops *ops = cw_target_type(t->type);
+	if (!ops || !ops->takes_crl || !ops->deploy_crl || !ops->takes_crl(t->config))
+		return 0;
+	for (size_t i = 0; i < c->inv->ncertificates; i++) {
+		const cw_certificate *cert = &c->inv->certificates[i];
+		int under = 0;
+		for (const cw_authority *a = cert->issuer_ref; a && !under; a = a->parent_ref)
+			under = a == ca;
+		for (size_t j = 0; under && j < cert->ndeploy; j++)
+			if (!strcmp(cert->deploy[j].target, t->name))
+				return 1;
+	}
+	return 0;
+}
+
+static void plan_crl(diff_ctx *c, const cw_authority *ca)
+{
+	if (!ca->crl_lifetime || !ca_of(c, ca)->in_scope)
+		return;
+	char digest[65];
+	int changes;
+	crl_digest_wanted(c, ca, digest, &changes);
+	const cw_crl_record *rec = cw_state_crl(c->st, ca->name);
+	const char *reason = crl_reason(c, ca, rec, digest, changes);
+	long publish = -1;
+	if (reason) {
+		char *detail = rec ? cw_xasprintf("CRL number %llu", rec->number + 1) : NULL;
+		publish = (long)cw_plan_add(c->plan, CW_ACT_PUBLISH_CRL, ca->name, NULL, reason, detail);
+		free(detail);
+		if (ca_of(c, ca)->action >= 0)
+			cw_plan_add_dep(c->plan, (size_t)publish, (size_t)ca_of(c, ca)->action);
+		/* revocations come first, but a failed one must not hold back the CRL of the
+		 * others: apply builds the CRL from what is recorded */
+	}
+	for (size_t t = 0; t < c->inv->ntargets; t++) {
+		const cw_target *tg = &c->inv->targets[t];
+		const cw_diff_filter *f = c->filter;
+		if (f && f->nonly_targets && !in_list(tg->name, f->only_targets, f->nonly_targets))
+			continue;
+		if (!target_wants_crl(c, tg, ca))
+			continue;
+		if (publish >= 0) {
+			size_t a = cw_plan_add(c->plan, CW_ACT_DEPLOY_CRL, ca->name, tg->name, "new-crl", NULL);
+			cw_plan_add_dep(c->plan, a, (size_t)publish);
+		} else if (!cw_crl_record_on(rec, tg->name)) {
+			cw_plan_add(c->plan, CW_ACT_DEPLOY_CRL, ca->name, tg->name, "not-deployed", NULL);
+		}
+	}
+}
+
+/* ---- exports (client bundles) ---- */
+
+static void plan_export(diff_ctx *c, size_t idx)
+{
+	const cw_certificate *cert = &c->inv->certificates[idx];
+	if (!cert->export.enabled || cert->revoked || !certificate_in_scope(c, cert))
+		return;
+	const char *reason = NULL;
+	if (c->cert_action[idx] >= 0) {
+		reason = "new-certificate";
+	} else {
+		const cw_issued *cur = cw_state_current(c->st, cert->name);
+		const cw_deploy_record *rec = cw_state_deploy_record(c->st, "@export", cert->name);
+		const cw_live_slot *slot = cw_live_slot_find(c->live, "@export", cert->name);
+		if (!cur || !rec || rec->status != CW_DEPLOY_OK || !str_eq(rec->serial, cur->serial) ||
+		    (slot && slot->ok && !slot->obs.present))
+			reason = "not-exported";
+	}
+	if (!reason)
+		return;
+	size_t a = cw_plan_add(c->plan, CW_ACT_EXPORT, cert->name, NULL, reason, cert->export.path);
+	if (c->cert_action[idx] >= 0)
+		cw_plan_add_dep(c->plan, a, (size_t)c->cert_action[idx]);
+}
+
+/* ---- authorities near their end ---- */
+
+static void warn_expiring_authorities(diff_ctx *c)
+{
+	for (size_t i = 0; i < c->inv->nauthorities; i++) {
+		const cw_authority *ca = &c->inv->authorities[i];
+		const cw_issued *cur = cw_state_current(c->st, ca->name);
+		if (!cur || ca_of(c, ca)->action >= 0 || c->now + ca->expiry_warning < cur->not_after)
+			continue;
+		char t[32];
+		cw_format_time(cur->not_after, t);
+		cw_diag *x = cw_diag_add(&c->plan->diags, CW_SEV_WARNING, &ca->pos, "authority.expiring",
+					 "renew it (lower renew_before or change its lifetime) before "
+					 "clients stop trusting what it signed",
+					 "authority '%s' expires %s", ca->name, t);
+		x->certificate = cw_xstrdup(ca->name);
+	}
+}
+
 /* ---- observation problems become findings ---- */
 
 static void report_unreachable(diff_ctx *c)
@@ -477,7 +876,15 @@ static void report_unreachable(diff_ctx *c)
 int cw_diff(cw_plan *out, const cw_inventory *inv, const cw_state *st, const cw_live *live,
 	    time_t now, const cw_diff_filter *filter)
 {
-	diff_ctx c = { out, inv, st, live, now, filter, NULL, NULL };
+	diff_ctx c;
+	memset(&c, 0, sizeof(c));
+	c.plan = out;
+	c.inv = inv;
+	c.st = st;
+	c.live = live;
+	c.now = now;
+	c.filter = filter;
+	index_names(&c);
 	out->now = now;
 	memcpy(out->inventory_digest, inv->digest, sizeof(out->inventory_digest));
 	memcpy(out->state_digest, st->digest, sizeof(out->state_digest));
@@ -498,7 +905,14 @@ int cw_diff(cw_plan *out, const cw_inventory *inv, const cw_state *st, const cw_
 			plan_deployment(&c, i, &inv->certificates[i].deploy[j]);
 	for (size_t i = 0; i < st->ndeploys; i++)
 		plan_removal(&c, &st->deploys[i]);
+	plan_revocations(&c);
+	for (size_t i = 0; i < inv->nauthorities; i++)
+		plan_crl(&c, &inv->authorities[i]);
+	for (size_t i = 0; i < inv->ncertificates; i++)
+		plan_export(&c, i);
+	warn_expiring_authorities(&c);
 	report_unreachable(&c);
+	release_names(&c);
 	free(c.cas);
 	free(c.cert_action);
 	return 0;

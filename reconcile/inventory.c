@@ -40,7 +40,11 @@
  *       lifetime: 7d         default 7d
  *       url: http://..       optional http(s):// or ldap:// URL, written into the
  *                            certificates this authority issues
- *     on_remove: revoke      revoke | forget (stored as written)
+ *       renew_before: 33%    reissue the CRL this long before its nextUpdate (default 33%)
+ *     on_remove: revoke      revoke (default) | forget: what happens to the certificates
+ *                            of an entry that leaves the inventory
+ *     revoke_superseded: false  default for its certificates (see below)
+ *     expiry_warning: 180d   the plan warns this long before the authority expires
  * certificates:              map NAME -> settings
  *   NAME:
  *     issuer: NAME           an authority; required unless defaults.issuer
@@ -60,8 +64,11 @@
  *     deploy:                list of maps
  *       - target: NAME       required, a target
  *         bind: [www-ssl]    optional list of device services (types that can bind)
- *     revoked: {...}         accepted and not read yet (declarative revocation)
- *     export: {...}          accepted and not read yet (client bundles)
+ *     revoked: {reason: key-compromise}   declarative, final revocation (RFC 5280
+ *                            reason names; "revoked:" alone = unspecified)
+ *     revoke_superseded: true   revoke what a renewal replaced once the new one is live
+ *                            (default: the authority's revoke_superseded, else false)
+ *     export: {path: /srv/bundles, pkcs12: {passphrase: env:X, legacy: false, chain: true}}
  * targets:                   map NAME -> settings
  *   NAME:
  *     type: files            required, a registered target type
@@ -124,6 +131,7 @@
 #include "common/node.h"
 #include "common/secret.h"
 #include "common/strmap.h"
+#include "issuers/crl.h"
 #include "reconcile/policy.h"
 #include "targets/target.h"
 
@@ -167,6 +175,7 @@
 #define DEFAULT_RENEW_PERCENT 33
 #define MAX_LIFETIME (36525 * DAY)      /* 100 years: later date arithmetic stays sane */
 #define DEFAULT_REPORT_DIR "certwright-state"
+#define DEFAULT_EXPIRY_WARNING (180 * DAY)
 #define HINT_LIST_MAX 16
 
 typedef enum { ENTRY_AUTHORITY, ENTRY_CERTIFICATE, ENTRY_TARGET, ENTRY_KINDS } entry_kind;
@@ -181,12 +190,16 @@ static const char *const defaults_keys[] = { "issuer", "key", "lifetime", "renew
 					     "profile", "usage", NULL };
 static const char *const authority_keys[] = { "type", "subject", "parent", "key", "lifetime",
 					      "renew_before", "path_len", "profile", "crl",
-					      "on_remove", NULL };
+					      "on_remove", "revoke_superseded", "expiry_warning",
+					      NULL };
 static const char *const certificate_keys[] = { "issuer", "subject", "sans", "usage", "key",
 						"lifetime", "renew_before", "profile", "deploy",
-						"revoked", "export", NULL };
+						"revoked", "export", "revoke_superseded", NULL };
 static const char *const deploy_keys[] = { "target", "bind", NULL };
-static const char *const crl_keys[] = { "lifetime", "url", NULL };
+static const char *const crl_keys[] = { "lifetime", "url", "renew_before", NULL };
+static const char *const revoked_keys[] = { "reason", NULL };
+static const char *const export_keys[] = { "path", "pkcs12", NULL };
+static const char *const pkcs12_keys[] = { "passphrase", "legacy", "chain", NULL };
 static const char *const authority_types[] = { "local", "acme", NULL };
 static const char *const on_remove_values[] = { "revoke", "forget", NULL };
 static const char *const san_type_names[] = { "DNS", "IP", "email", "URI", NULL };
@@ -1237,6 +1250,106 @@ static void load_deployments(loader *ld, const cw_node *body, const char *what, 
 	}
 }
 
+/* A yes/no setting; *out is left alone when the key is absent. */
+static void read_bool(loader *ld, const cw_node *map, const char *key, const char *what, int *out)
+{
+	const char *s;
+	const cw_node *n;
+	if (get_scalar(ld, map, key, what, &s, &n) <= 0)
+		return;
+	if (cw_node_parse_bool(s, out) != 0)
+		ld_error(ld, &n->pos, CODE_VALUE, "true or false", "%s: %s '%s' is not true or false",
+			 what, key, s);
+}
+
+/* revoked: {reason: key-compromise} — declarative, and final. */
+static void read_revoked(loader *ld, const cw_node *body, const char *what, cw_certificate *c)
+{
+	const cw_node *r;
+	int rc = get_kind(ld, body, "revoked", what, CW_NODE_MAP, &r);
+	if (rc < 0)
+		return;
+	if (rc == 0) {
+		const cw_node *n = cw_node_get(body, "revoked");
+		if (!n || !is_null(n))
+			return;
+		r = NULL; /* "revoked:" alone: reason unspecified */
+	}
+	const cw_node *n = cw_node_get(body, "revoked");
+	c->revoked = 1;
+	c->revoked_pos = n->pos;
+	c->revoke_reason = cw_xstrdup("unspecified");
+	if (!r)
+		return;
+	char *rwhat = cw_xasprintf("%s revoked", what);
+	check_keys(ld, r, rwhat, revoked_keys);
+	const char *reason;
+	const cw_node *rn;
+	if (get_scalar(ld, r, "reason", rwhat, &reason, &rn) > 0) {
+		cw_revoke_reason code;
+		if (cw_revoke_reason_parse(reason, &code) == 0) {
+			free(c->revoke_reason);
+			c->revoke_reason = cw_xstrdup(reason);
+		} else {
+			char *hint = !strcmp(reason, "certificate-hold")
+					     ? cw_xstrdup("a revocation in certwright is final: there is no hold")
+					     : choice_hint(reason, cw_revoke_reason_names, "reasons");
+			ld_error(ld, &rn->pos, CODE_VALUE, hint, "%s: reason '%s' is not an RFC 5280 "
+				 "revocation reason", rwhat, reason);
+			free(hint);
+		}
+	}
+	free(rwhat);
+}
+
+/* export: {path: DIR, pkcs12: {passphrase: env:X, legacy: false, chain: true}} */
+static void read_export(loader *ld, const cw_node *body, const char *what, cw_certificate *c)
+{
+	const cw_node *x;
+	if (get_kind(ld, body, "export", what, CW_NODE_MAP, &x) <= 0)
+		return;
+	char *xwhat = cw_xasprintf("%s export", what);
+	check_keys(ld, x, xwhat, export_keys);
+	c->export.enabled = 1;
+	c->export.pos = cw_node_get(body, "export")->pos;
+	c->export.chain = 1;
+	const char *path;
+	const cw_node *pn;
+	if (get_scalar(ld, x, "path", xwhat, &path, &pn) > 0) {
+		c->export.path = cw_expand_home(path);
+		if (c->export.path[0] != '/')
+			ld_error(ld, &pn->pos, CODE_VALUE, "an absolute folder outside the repository, "
+				 "e.g. /srv/certwright/bundles", "%s: path '%s' is not absolute", xwhat, path);
+	} else {
+		missing_key(ld, &c->export.pos, xwhat, "path", "the folder the bundle is written to");
+	}
+	const cw_node *p12;
+	if (get_kind(ld, x, "pkcs12", xwhat, CW_NODE_MAP, &p12) > 0) {
+		char *pwhat = cw_xasprintf("%s pkcs12", xwhat);
+		check_keys(ld, p12, pwhat, pkcs12_keys);
+		const char *pass;
+		const cw_node *passn;
+		if (get_scalar(ld, p12, "passphrase", pwhat, &pass, &passn) > 0) {
+			if (cw_secret_is_ref(pass))
+				c->export.passphrase = cw_xstrdup(pass);
+			else
+				ld_error(ld, &passn->pos, CODE_LITERAL_SECRET,
+					 "use env:NAME or file:PATH",
+					 "%s: literal secret not allowed for passphrase", pwhat);
+		} else {
+			missing_key(ld, &p12->pos, pwhat, "passphrase",
+				    "a PKCS#12 bundle needs a passphrase: env:NAME or file:PATH");
+		}
+		read_bool(ld, p12, "legacy", pwhat, &c->export.legacy);
+		read_bool(ld, p12, "chain", pwhat, &c->export.chain);
+		free(pwhat);
+	} else {
+		missing_key(ld, &c->export.pos, xwhat, "pkcs12",
+			    "pkcs12: {passphrase: env:NAME} — the bundle format");
+	}
+	free(xwhat);
+}
+
 static void load_certificate(loader *ld, const entry *e, cw_certificate *c, entry_aux *aux)
 {
 	const inv_defaults *def = &ld->def;
@@ -1277,11 +1390,10 @@ static void load_certificate(loader *ld, const entry *e, cw_certificate *c, entr
 			c->profiles[c->nprofiles++] = cw_xstrdup(def->profiles[i]);
 	}
 	load_deployments(ld, body, what, c);
-	/* revoked: and export: are accepted unread (issue 3 gives them meaning), but must
-	 * at least have the shape they will have */
-	const cw_node *unread;
-	get_kind(ld, body, "revoked", what, CW_NODE_MAP, &unread);
-	get_kind(ld, body, "export", what, CW_NODE_MAP, &unread);
+	read_revoked(ld, body, what, c);
+	read_export(ld, body, what, c);
+	c->revoke_superseded = -1; /* inherit the authority's unless set here */
+	read_bool(ld, body, "revoke_superseded", what, &c->revoke_superseded);
 out:
 	free(what);
 	aux->clean = ld->nerrors == errors;
@@ -1339,6 +1451,9 @@ static void read_crl(loader *ld, const cw_node *body, const char *what, cw_autho
 	check_keys(ld, crl, cwhat, crl_keys);
 	if (read_duration(ld, crl, "lifetime", cwhat, &a->crl_lifetime, NULL) <= 0)
 		a->crl_lifetime = DEFAULT_CRL_LIFETIME;
+	cw_srcpos rpos;
+	if (read_renew(ld, crl, cwhat, &a->crl_renew, &rpos) > 0)
+		check_renew(ld, cwhat, &a->crl_renew, a->crl_lifetime, &rpos, "");
 	const char *url;
 	const cw_node *n;
 	if (get_scalar(ld, crl, "url", cwhat, &url, &n) > 0) {
@@ -1401,8 +1516,14 @@ static void load_authority(loader *ld, const entry *e, cw_authority *a, entry_au
 
 	read_path_len(ld, body, what, a);
 	read_profiles(ld, body, what, &a->profiles, &a->nprofiles);
+	a->crl_renew.is_percent = 1;
+	a->crl_renew.percent = DEFAULT_RENEW_PERCENT;
 	read_crl(ld, body, what, a);
 	read_on_remove(ld, body, what, a);
+	a->on_remove_revoke = !a->on_remove || !strcmp(a->on_remove, "revoke");
+	read_bool(ld, body, "revoke_superseded", what, &a->revoke_superseded);
+	if (read_duration(ld, body, "expiry_warning", what, &a->expiry_warning, NULL) <= 0)
+		a->expiry_warning = DEFAULT_EXPIRY_WARNING;
 out:
 	free(what);
 	aux->clean = ld->nerrors == errors;
@@ -1620,6 +1741,8 @@ static void resolve_certificate(loader *ld, cw_certificate *c, const entry_aux *
 			ld->cur_entry = c->name;
 		}
 	}
+	if (c->revoke_superseded < 0)
+		c->revoke_superseded = c->issuer_ref ? c->issuer_ref->revoke_superseded : 0;
 	for (size_t j = 0; j < c->ndeploy; j++) {
 		cw_deployment *d = &c->deploy[j];
 		d->target_ref = cw_inventory_target(inv, d->target);

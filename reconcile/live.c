@@ -274,6 +274,20 @@ int cw_observe(cw_live *out, const cw_inventory *inv, const cw_deploy_record *re
 	return 0;
 }
 
+void cw_live_add_local(cw_live *l, const char *target, const char *slot, int present)
+{
+	l->slots = cw_xrealloc(l->slots, (l->nslots + 1) * sizeof(*l->slots));
+	cw_live_slot *s = &l->slots[l->nslots];
+	memset(s, 0, sizeof(*s));
+	s->target = cw_xstrdup(target);
+	s->slot = cw_xstrdup(slot);
+	s->ok = 1;
+	s->obs.present = present;
+	char *key = slot_key(target, slot);
+	cw_strmap_put(&l->slot_index, key, l->nslots++);
+	free(key);
+}
+
 const cw_live_target *cw_live_target_find(const cw_live *l, const char *target)
 {
 	for (size_t i = 0; i < l->ntargets; i++)

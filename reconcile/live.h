@@ -69,6 +69,10 @@ typedef struct {
 int cw_observe(cw_live *out, const cw_inventory *inv, const cw_deploy_record *records,
 	       size_t nrecords, const cw_observe_opts *opts, cw_error *err);
 
+/* Adds a slot certwright observes itself (target names starting with '@', e.g. the
+ * "@export" bundles): present or not, no certificate bytes. */
+void cw_live_add_local(cw_live *l, const char *target, const char *slot, int present);
+
 const cw_live_target *cw_live_target_find(const cw_live *l, const char *target);
 const cw_live_slot *cw_live_slot_find(const cw_live *l, const char *target, const char *slot);
 void cw_live_release(cw_live *l);

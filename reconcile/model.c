@@ -72,6 +72,9 @@ static void certificate_release(cw_certificate *c)
 		free_strings(c->deploy[i].bind, c->deploy[i].nbind);
 	}
 	free(c->deploy);
+	free(c->revoke_reason);
+	free(c->export.path);
+	free(c->export.passphrase);
 }
 
 static void target_release(cw_target *t)

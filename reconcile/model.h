@@ -30,7 +30,11 @@ typedef struct cw_authority {
 	size_t nprofiles;
 	cw_cert_spec spec;             /* is_ca = 1 */
 	int64_t crl_lifetime;          /* seconds; 0 = no CRL configured */
+	cw_renew crl_renew;            /* reissue the CRL this long before its nextUpdate */
 	char *on_remove;               /* "revoke" or "forget" as written; NULL = not set */
+	int on_remove_revoke;          /* resolved: 1 = revoke what leaves the inventory (default) */
+	int revoke_superseded;         /* default for its certificates: 0 or 1 */
+	int64_t expiry_warning;        /* warn this long before the authority itself expires */
 } cw_authority;
 
 typedef struct {
@@ -40,6 +44,16 @@ typedef struct {
 	size_t nbind;
 	cw_srcpos pos;
 } cw_deployment;
+
+/* A client bundle written outside git (issue 3): PKCS#12 + the CA as PEM and DER. */
+typedef struct {
+	int enabled;
+	cw_srcpos pos;
+	char *path;                    /* folder, absolute after "~/" expansion */
+	char *passphrase;              /* secret REFERENCE (env:/file:), never the value */
+	int legacy;                    /* 3DES/SHA-1 for old importers */
+	int chain;                     /* put the CA certificates into the PKCS#12 */
+} cw_export;
 
 typedef struct cw_certificate {
 	char *name;
@@ -51,6 +65,11 @@ typedef struct cw_certificate {
 	cw_cert_spec spec;             /* is_ca = 0 */
 	cw_deployment *deploy;
 	size_t ndeploy;
+	int revoked;                   /* `revoked:` is set: revoke, remove from targets, never reissue */
+	char *revoke_reason;           /* RFC 5280 reason name */
+	cw_srcpos revoked_pos;
+	int revoke_superseded;         /* revoke what a renewal replaced, once the new one is live */
+	cw_export export;
 } cw_certificate;
 
 typedef struct cw_target {

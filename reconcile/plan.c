@@ -5,7 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const kind_names[] = { "create-ca", "renew-ca", "issue", "deploy", "remove" };
+static const char *const kind_names[] = { "create-ca", "renew-ca", "issue", "deploy", "remove",
+					  "revoke", "publish-crl", "deploy-crl", "export" };
 #define N_KINDS (sizeof(kind_names) / sizeof(kind_names[0]))
 
 const char *cw_action_kind_name(cw_action_kind k)
@@ -149,6 +150,10 @@ static const char *kind_mark(cw_action_kind k)
 	case CW_ACT_ISSUE: return "+";
 	case CW_ACT_DEPLOY: return ">";
 	case CW_ACT_REMOVE: return "-";
+	case CW_ACT_REVOKE: return "x";
+	case CW_ACT_PUBLISH_CRL: return "+";
+	case CW_ACT_DEPLOY_CRL: return ">";
+	case CW_ACT_EXPORT: return ">";
 	}
 	return "?";
 }
@@ -169,7 +174,11 @@ static const char *kind_colour(cw_action_kind k)
 	case CW_ACT_ISSUE: return C_GREEN;
 	case CW_ACT_RENEW_CA: return C_YELLOW;
 	case CW_ACT_DEPLOY: return C_CYAN;
-	case CW_ACT_REMOVE: return C_RED;
+	case CW_ACT_REMOVE:
+	case CW_ACT_REVOKE: return C_RED;
+	case CW_ACT_PUBLISH_CRL: return C_GREEN;
+	case CW_ACT_DEPLOY_CRL:
+	case CW_ACT_EXPORT: return C_CYAN;
 	}
 	return "";
 }
@@ -189,6 +198,8 @@ void cw_plan_render_text(const cw_plan *p, int color, cw_buf *out)
 		cw_buf_release(&obj);
 		if (a->detail)
 			cw_buf_addf(out, "      %s\n", a->detail);
+		if (a->kind == CW_ACT_REVOKE && a->current_serial)
+			cw_buf_addf(out, "      serial %s\n", a->current_serial);
 		if (a->kind == CW_ACT_ISSUE && a->current_serial) {
 			char na[32];
 			cw_format_time(a->current_not_after, na);

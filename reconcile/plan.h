@@ -10,7 +10,11 @@
  *     expired, renewal-due
  *   deployments: new-certificate, deploy-failed, not-deployed, deploy-interrupted,
  *     outdated, drift:fingerprint, binding-missing, chain-changed
- *   removals: undeployed, removed-from-inventory
+ *   removals: undeployed, removed-from-inventory, revoked
+ *   revocations: revoke-requested, removed-from-inventory, superseded
+ *   CRLs: missing, revocation-changed, crl-due, issuer-changed; deploy-crl: new-crl,
+ *     not-deployed
+ *   exports: new-certificate, not-exported
  */
 #ifndef CW_PLAN_H
 #define CW_PLAN_H
@@ -24,9 +28,15 @@ typedef enum {
 	CW_ACT_ISSUE,          /* new key + certificate for a leaf (first, renew or reissue) */
 	CW_ACT_DEPLOY,         /* install + bind + activate + verify + clean up on one target */
 	CW_ACT_REMOVE,         /* take a certificate off a target */
+	CW_ACT_REVOKE,         /* mark one issued certificate (current_serial) revoked: final */
+	CW_ACT_PUBLISH_CRL,    /* sign the authority's next CRL */
+	CW_ACT_DEPLOY_CRL,     /* put the authority's current CRL on a target */
+	CW_ACT_EXPORT,         /* write the client bundle (PKCS#12 + CA PEM/DER) */
 } cw_action_kind;
 
-const char *cw_action_kind_name(cw_action_kind k);   /* "create-ca", "renew-ca", "issue", "deploy", "remove" */
+/* "create-ca", "renew-ca", "issue", "deploy", "remove", "revoke", "publish-crl",
+ * "deploy-crl", "export" */
+const char *cw_action_kind_name(cw_action_kind k);
 int cw_action_kind_parse(const char *s, cw_action_kind *out);
 
 typedef struct {

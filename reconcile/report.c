@@ -9,6 +9,8 @@
  */
 #include "reconcile/report.h"
 
+#include "issuers/crl.h"
+
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
@@ -308,6 +310,47 @@ static int add_authority_certs(cw_report *r, const cw_authority *ca, const cw_is
 	return 0;
 }
 
+/* The authority's current CRL as clients and services fetch it, PEM and DER. */
+static int add_authority_crl(cw_report *r, const cw_authority *ca, const cw_crl_record *crl,
+			     cw_keystore *ks, cw_error *err)
+{
+	cw_buf der = CW_BUF_INIT;
+	if (cw_state_crl_der(ks, ca->name, &der, err) != 0) {
+		cw_buf_release(&der);
+		return -1;
+	}
+	char fp[65];
+	cw_sha256_hex(der.buf, der.len, fp);
+	if (strcmp(fp, crl->fingerprint)) {
+		cw_buf_release(&der);
+		return cw_error_set(err, CW_EINVAL, "authority '%s': keystore CRL does not match the "
+				    "recorded fingerprint", ca->name);
+	}
+	cw_buf pem = CW_BUF_INIT;
+	cw_crl_to_pem((const unsigned char *)der.buf, der.len, &pem);
+	char *pem_path = cw_xasprintf("authorities/%s.crl.pem", ca->name);
+	char *der_path = cw_xasprintf("authorities/%s.crl", ca->name);
+	report_add(r, pem_path, pem.buf, pem.len);
+	report_add(r, der_path, der.buf, der.len);
+	free(pem_path);
+	free(der_path);
+	cw_buf_release(&pem);
+	cw_buf_release(&der);
+	return 0;
+}
+
+static json_t *crl_json(const cw_crl_record *crl)
+{
+	json_t *o = json_object();
+	json_object_set_new(o, "number", json_integer((json_int_t)crl->number));
+	json_object_set_new(o, "this_update", jtime(crl->this_update));
+	json_object_set_new(o, "next_update", jtime(crl->next_update));
+	json_object_set_new(o, "revoked", json_integer((json_int_t)crl->nrevoked));
+	json_object_set_new(o, "fingerprint", json_string(crl->fingerprint));
+	json_object_set_new(o, "deployed", jstr_array(crl->deployed, crl->ndeployed));
+	return o;
+}
+
 static int add_authority(cw_report *r, const cw_authority *ca, const cw_issued *cur,
 			 const cw_state *st, cw_keystore *ks, cw_error *err)
 {
@@ -315,6 +358,12 @@ static int add_authority(cw_report *r, const cw_authority *ca, const cw_issued *
 	json_object_set_new(o, "parent", jstr(ca->parent));
 	json_object_set_new(o, "profiles", jstr_array(ca->profiles, ca->nprofiles));
 	json_object_set_new(o, "history", history_json(st, cur));
+	const cw_crl_record *crl = cw_state_crl(st, ca->name);
+	json_object_set_new(o, "crl", crl ? crl_json(crl) : json_null());
+	if (crl && add_authority_crl(r, ca, crl, ks, err) != 0) {
+		json_decref(o);
+		return -1;
+	}
 	char *path = cw_xasprintf("authorities/%s.json", ca->name);
 	int rc = report_add_json(r, path, o, err);
 	free(path);
@@ -322,6 +371,43 @@ static int add_authority(cw_report *r, const cw_authority *ca, const cw_issued *
 	if (rc != 0)
 		return -1;
 	return add_authority_certs(r, ca, cur, ks, err);
+}
+
+/* A certificate whose every issuance is revoked keeps a record in the report: what was
+ * revoked, when and why (the entry may stay in the inventory as that record). */
+static int add_revoked_json(cw_report *r, const cw_certificate *cert, const cw_state *st,
+			    cw_error *err)
+{
+	json_t *list = json_array();
+	const cw_issued *newest = NULL;
+	for (size_t i = 0; i < st->nissued; i++) {
+		const cw_issued *e = &st->issued[i];
+		if (strcmp(e->name, cert->name) || !e->revoked)
+			continue;
+		json_t *x = json_object();
+		json_object_set_new(x, "serial", json_string(e->serial));
+		json_object_set_new(x, "revoked_at", jtime(e->revoked_at));
+		json_object_set_new(x, "reason", jstr(e->revoke_reason));
+		json_object_set_new(x, "not_after", jtime(e->not_after));
+		json_array_append_new(list, x);
+		if (!newest || e->seq > newest->seq)
+			newest = e;
+	}
+	if (!newest) {
+		json_decref(list);
+		return 0; /* never issued */
+	}
+	json_t *o = json_object();
+	json_object_set_new(o, "name", json_string(cert->name));
+	json_object_set_new(o, "issuer", json_string(newest->issuer));
+	json_object_set_new(o, "subject", jstr(newest->subject));
+	json_object_set_new(o, "revoked", json_true());
+	json_object_set_new(o, "revocations", list);
+	char *path = cw_xasprintf("certificates/%s.json", cert->name);
+	int rc = report_add_json(r, path, o, err);
+	free(path);
+	json_decref(o);
+	return rc;
 }
 
 /* ---------------------------------------------------------------- README.md */
@@ -451,6 +537,26 @@ static void md_totals(cw_buf *out, const summary_totals *t)
 		    t->authorities, t->authorities == 1 ? "y" : "ies", t->ok, t->failed, t->pending);
 }
 
+static void md_crls(cw_buf *out, const cw_inventory *inv, const cw_state *st)
+{
+	int any = 0;
+	for (size_t i = 0; i < inv->nauthorities; i++) {
+		const cw_crl_record *crl = cw_state_crl(st, inv->authorities[i].name);
+		if (!crl)
+			continue;
+		if (!any++)
+			cw_buf_adds(out, "\n## Revocation lists\n\n| Authority | CRL number | Revoked "
+					 "| Next update | File |\n|---|---|---|---|---|\n");
+		char t[32];
+		cw_format_time(crl->next_update, t);
+		cw_buf_adds(out, "| ");
+		md_text(out, crl->authority);
+		cw_buf_addf(out, " | %llu | %zu | %s | `authorities/", crl->number, crl->nrevoked, t);
+		md_text(out, crl->authority);
+		cw_buf_adds(out, ".crl` |\n");
+	}
+}
+
 static void add_readme(cw_report *r, const cw_inventory *inv, const cw_state *st)
 {
 	size_t n = 0;
@@ -482,6 +588,7 @@ static void add_readme(cw_report *r, const cw_inventory *inv, const cw_state *st
 		md_row(&md, &rows[i], st, &tot);
 	md_totals(&md, &tot);
 	md_failures(&md, rows, n, st);
+	md_crls(&md, inv, st);
 	report_add(r, "README.md", md.buf, md.len);
 	cw_buf_release(&md);
 	free(rows);
@@ -506,6 +613,8 @@ static int add_objects(cw_report *r, const cw_inventory *inv, const cw_state *st
 		if (check_file_name("certificate", c->name, err) != 0)
 			return -1;
 		if (cur && add_certificate_json(r, c, cur, st, err) != 0)
+			return -1;
+		if (!cur && add_revoked_json(r, c, st, err) != 0)
 			return -1;
 	}
 	return 0;

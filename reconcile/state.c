@@ -1008,6 +1008,9 @@ static void canon_deploy(cw_buf *b, const cw_deploy_record *r)
 
 /* SHA-256 over every record in canonical form, issued sorted by (issuer, serial) and
  * deployments by (target, certificate), so it depends on content, not on file layout. */
+static int load_crls(cw_state *st, const char *ksdir, cw_error *err);
+static void crl_record_free(cw_crl_record *r);
+
 static void compute_digest(cw_state *st)
 {
 	const cw_issued **issued = cw_xcalloc(st->nissued, sizeof(*issued));
@@ -1028,6 +1031,13 @@ static void compute_digest(cw_state *st)
 	canon_u64(&b, st->ndeploys);
 	for (size_t i = 0; i < st->ndeploys; i++)
 		canon_deploy(&b, deploys[i]);
+	/* CRLs (issue 3): only when there are any, so older digests stay what they were */
+	for (size_t i = 0; i < st->ncrls; i++) {
+		canon_str(&b, st->crls[i].authority);
+		canon_str(&b, st->crls[i].fingerprint);
+		for (size_t j = 0; j < st->crls[i].ndeployed; j++)
+			canon_str(&b, st->crls[i].deployed[j]);
+	}
 	cw_sha256_hex(b.buf, b.len, st->digest);
 	cw_buf_release(&b);
 	free(issued);
@@ -1087,7 +1097,8 @@ int cw_state_load(cw_state *st, cw_keystore *ks, cw_error *err)
 	}
 	const char *dir = cw_keystore_dir(ks);
 	if (load_indexes(st, dir, err) != 0 || finish_issued(st, dir, err) != 0 ||
-	    load_snapshot(st, dir, err) != 0 || replay_journal(st, dir, err) != 0) {
+	    load_snapshot(st, dir, err) != 0 || replay_journal(st, dir, err) != 0 ||
+	    load_crls(st, dir, err) != 0) {
 		cw_state_release(st);
 		return -1;
 	}
@@ -1103,6 +1114,9 @@ void cw_state_release(cw_state *st)
 	for (size_t i = 0; i < st->ndeploys; i++)
 		cw_deploy_record_release(&st->deploys[i]);
 	free(st->deploys);
+	for (size_t i = 0; i < st->ncrls; i++)
+		crl_record_free(&st->crls[i]);
+	free(st->crls);
 	if (st->lookup) {
 		idx_clear(&st->lookup->by_serial);
 		idx_clear(&st->lookup->by_name);
@@ -1519,5 +1533,205 @@ int cw_state_compact(cw_state *st, cw_keystore *ks, cw_error *err)
 	pthread_mutex_unlock(&st->lock);
 	free(path);
 	cw_buf_release(&file);
+	return rc;
+}
+
+/* ---- CRLs ---- */
+
+#define CRL_FORMAT "certwright-crl"
+
+static int cmp_str_ptr(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+void cw_crl_serials_digest(char **serials, size_t n, char out[65])
+{
+	char **sorted = cw_xcalloc(n ? n : 1, sizeof(char *));
+	memcpy(sorted, serials, n * sizeof(char *));
+	qsort(sorted, n, sizeof(char *), cmp_str_ptr);
+	cw_buf b = CW_BUF_INIT;
+	for (size_t i = 0; i < n; i++)
+		cw_buf_addf(&b, "%s\n", sorted[i]);
+	cw_sha256_hex(b.buf ? b.buf : "", b.len, out);
+	cw_buf_release(&b);
+	free(sorted);
+}
+
+const cw_crl_record *cw_state_crl(const cw_state *st, const char *authority)
+{
+	for (size_t i = 0; i < st->ncrls; i++)
+		if (!strcmp(st->crls[i].authority, authority))
+			return &st->crls[i];
+	return NULL;
+}
+
+static void crl_record_free(cw_crl_record *r)
+{
+	free(r->authority);
+	for (size_t i = 0; i < r->ndeployed; i++)
+		free(r->deployed[i]);
+	free(r->deployed);
+}
+
+static void crl_record_set(cw_state *st, const cw_crl_record *rec)
+{
+	cw_crl_record *slot = (cw_crl_record *)cw_state_crl(st, rec->authority);
+	if (!slot) {
+		st->crls = cw_xrealloc(st->crls, (st->ncrls + 1) * sizeof(*st->crls));
+		slot = &st->crls[st->ncrls++];
+	} else {
+		crl_record_free(slot);
+	}
+	*slot = *rec;
+	slot->authority = cw_xstrdup(rec->authority);
+	slot->deployed = rec->ndeployed ? cw_xcalloc(rec->ndeployed, sizeof(char *)) : NULL;
+	for (size_t i = 0; i < rec->ndeployed; i++)
+		slot->deployed[i] = cw_xstrdup(rec->deployed[i]);
+}
+
+int cw_crl_record_on(const cw_crl_record *rec, const char *target)
+{
+	for (size_t i = 0; rec && i < rec->ndeployed; i++)
+		if (!strcmp(rec->deployed[i], target))
+			return 1;
+	return 0;
+}
+
+static char *crl_path(const char *ksdir, const char *authority, const char *ext)
+{
+	return cw_xasprintf("%s/crls/%s.%s", ksdir, authority, ext);
+}
+
+int cw_state_record_crl(cw_state *st, cw_keystore *ks, const cw_crl_record *rec,
+			const unsigned char *der, size_t len, cw_error *err)
+{
+	if (cw_keystore_check_name("authority", rec->authority, err) != 0)
+		return -1;
+	const char *ksdir = cw_keystore_dir(ks);
+	char *dir = cw_path_join(ksdir, "crls");
+	char *der_path = crl_path(ksdir, rec->authority, "der");
+	char *json_path = crl_path(ksdir, rec->authority, "json");
+	json_t *o = json_object();
+	char t1[32], t2[32];
+	cw_format_time(rec->this_update, t1);
+	cw_format_time(rec->next_update, t2);
+	json_object_set_new(o, "format", json_string(CRL_FORMAT));
+	json_object_set_new(o, "version", json_integer(1));
+	json_object_set_new(o, "authority", json_string(rec->authority));
+	json_object_set_new(o, "number", json_integer((json_int_t)rec->number));
+	json_object_set_new(o, "this_update", json_string(t1));
+	json_object_set_new(o, "next_update", json_string(t2));
+	json_object_set_new(o, "fingerprint", json_string(rec->fingerprint));
+	json_object_set_new(o, "revoked_digest", json_string(rec->revoked_digest));
+	json_object_set_new(o, "revoked", json_integer((json_int_t)rec->nrevoked));
+	json_t *targets = json_array();
+	for (size_t i = 0; i < rec->ndeployed; i++)
+		json_array_append_new(targets, json_string(rec->deployed[i]));
+	json_object_set_new(o, "deployed", targets);
+	char *text = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	json_decref(o);
+	int rc = cw_mkdirs(dir, 0700, err);
+	if (rc == 0 && der)
+		rc = cw_write_file_atomic(der_path, der, len, 0644, err);
+	if (rc == 0)
+		rc = cw_write_file_atomic(json_path, text, strlen(text), 0600, err);
+	if (rc == 0)
+		crl_record_set(st, rec);
+	free(text);
+	free(dir);
+	free(der_path);
+	free(json_path);
+	return rc;
+}
+
+int cw_state_crl_deployed(cw_state *st, cw_keystore *ks, const char *authority,
+			  const char *target, cw_error *err)
+{
+	const cw_crl_record *cur = cw_state_crl(st, authority);
+	if (!cur)
+		return cw_error_set(err, CW_EINTERNAL, "authority '%s' has no CRL", authority);
+	if (cw_crl_record_on(cur, target))
+		return 0;
+	cw_crl_record rec = *cur;
+	rec.deployed = cw_xcalloc(cur->ndeployed + 1, sizeof(char *));
+	memcpy(rec.deployed, cur->deployed, cur->ndeployed * sizeof(char *));
+	rec.deployed[rec.ndeployed++] = (char *)target;
+	rec.authority = cw_xstrdup(cur->authority);
+	/* facts only: the DER on disk is already this CRL */
+	int rc = cw_state_record_crl(st, ks, &rec, NULL, 0, err);
+	free(rec.deployed);
+	free(rec.authority);
+	return rc;
+}
+
+int cw_state_crl_der(cw_keystore *ks, const char *authority, cw_buf *der, cw_error *err)
+{
+	char *path = crl_path(cw_keystore_dir(ks), authority, "der");
+	int rc = cw_read_file(path, STATE_FILE_CAP, der, err);
+	free(path);
+	return rc;
+}
+
+static int load_crl_file(cw_state *st, const char *path, cw_error *err)
+{
+	json_t *root;
+	if (load_json_file(path, &root, err) != 0)
+		return -1;
+	const char *f = json_string_value(json_object_get(root, "format"));
+	cw_crl_record rec;
+	memset(&rec, 0, sizeof(rec));
+	const char *auth = json_string_value(json_object_get(root, "authority"));
+	const char *fp = json_string_value(json_object_get(root, "fingerprint"));
+	const char *rd = json_string_value(json_object_get(root, "revoked_digest"));
+	const char *t1 = json_string_value(json_object_get(root, "this_update"));
+	const char *t2 = json_string_value(json_object_get(root, "next_update"));
+	int rc = -1;
+	if (!f || strcmp(f, CRL_FORMAT) || !auth || !fp || strlen(fp) != 64 || !rd ||
+	    strlen(rd) != 64 || !t1 || !t2 || cw_parse_time(t1, 0, &rec.this_update) != 0 ||
+	    cw_parse_time(t2, 0, &rec.next_update) != 0) {
+		cw_error_set(err, CW_EINVAL, "%s: not a valid %s file", path, CRL_FORMAT);
+		goto out;
+	}
+	rec.authority = (char *)auth;
+	rec.number = (unsigned long long)json_integer_value(json_object_get(root, "number"));
+	rec.nrevoked = (size_t)json_integer_value(json_object_get(root, "revoked"));
+	memcpy(rec.fingerprint, fp, 65);
+	memcpy(rec.revoked_digest, rd, 65);
+	json_t *targets = json_object_get(root, "deployed");
+	size_t i;
+	json_t *v;
+	rec.deployed = cw_xcalloc(json_array_size(targets) + 1, sizeof(char *));
+	json_array_foreach(targets, i, v)
+		if (json_is_string(v))
+			rec.deployed[rec.ndeployed++] = (char *)json_string_value(v);
+	crl_record_set(st, &rec);
+	free(rec.deployed);
+	rc = 0;
+out:
+	json_decref(root);
+	return rc;
+}
+
+static int load_crls(cw_state *st, const char *ksdir, cw_error *err)
+{
+	char *dir = cw_path_join(ksdir, "crls");
+	DIR *d = opendir(dir);
+	if (!d) {
+		free(dir);
+		return 0; /* no CRL signed yet */
+	}
+	int rc = 0;
+	struct dirent *e;
+	while (rc == 0 && (e = readdir(d))) {
+		size_t len = strlen(e->d_name);
+		if (len < 6 || e->d_name[0] == '.' || strcmp(e->d_name + len - 5, ".json"))
+			continue;
+		char *path = cw_path_join(dir, e->d_name);
+		rc = load_crl_file(st, path, err);
+		free(path);
+	}
+	closedir(d);
+	free(dir);
 	return rc;
 }

@@ -60,6 +60,20 @@ typedef struct {
 	size_t nbound;
 } cw_deploy_record;
 
+/* The current CRL of an authority (issue 3): crls/<authority>.der holds it, and
+ * crls/<authority>.json these facts — written after the DER, so it is the commit point. */
+typedef struct {
+	char *authority;
+	unsigned long long number;    /* CRL number extension; the next one is number + 1 */
+	time_t this_update, next_update;
+	char fingerprint[65];         /* SHA-256 of the DER */
+	char revoked_digest[65];      /* over the sorted serials it lists: "does it say the
+				       * same as the index?" without parsing it */
+	size_t nrevoked;
+	char **deployed;              /* targets that hold exactly this CRL */
+	size_t ndeployed;
+} cw_crl_record;
+
 typedef struct {
 	cw_issued *issued;
 	size_t nissued, cap_issued;
@@ -69,6 +83,8 @@ typedef struct {
 	char digest[65];          /* SHA-256 over the loaded records: a saved plan checks it.
 				   * Set by cw_state_load only; record_* leave it alone (reload
 				   * to see the digest of what is on disk now) */
+	cw_crl_record *crls;
+	size_t ncrls;
 	pthread_mutex_t lock;     /* guards deploys and the journal during apply */
 	struct cw_state_lookup *lookup;  /* private to state.c: hash indexes over issued and
 					  * deploys. NULL (a state built by hand in a test)
@@ -103,6 +119,18 @@ int cw_state_record_deploy(cw_state *st, cw_keystore *ks, const cw_deploy_record
 			   cw_error *err);
 /* Writes deployments.json from st and empties the journal. */
 int cw_state_compact(cw_state *st, cw_keystore *ks, cw_error *err);
+
+/* CRLs. record writes the DER then the facts (both atomic, fsync) and updates st. */
+const cw_crl_record *cw_state_crl(const cw_state *st, const char *authority);
+int cw_state_record_crl(cw_state *st, cw_keystore *ks, const cw_crl_record *rec,
+			const unsigned char *der, size_t len, cw_error *err);
+int cw_state_crl_der(cw_keystore *ks, const char *authority, cw_buf *der, cw_error *err);
+/* Notes that target now holds the authority's current CRL (rewrites its facts file). */
+int cw_state_crl_deployed(cw_state *st, cw_keystore *ks, const char *authority,
+			  const char *target, cw_error *err);
+int cw_crl_record_on(const cw_crl_record *rec, const char *target);
+/* SHA-256 over serials sorted and joined with '\n': the revoked_digest of a CRL listing them. */
+void cw_crl_serials_digest(char **serials, size_t n, char out[65]);
 
 void cw_issued_release(cw_issued *e);
 void cw_deploy_record_release(cw_deploy_record *r);

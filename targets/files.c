@@ -75,6 +75,9 @@ static const cw_field files_fields[] = {
 	  "optional command run after a deploy or remove, as an argv list (never a shell string)" },
 	{ "reload_timeout", CW_FIELD_DURATION, 0, NULL,
 	  "how long reload may run before it is killed (default 30s)" },
+	{ "crl", CW_FIELD_STRING, 0, NULL,
+	  "optional: where CRLs go, relative to path; {authority} becomes the authority name "
+	  "(PEM; DER when the name ends in .der)" },
 	{ NULL, 0, 0, NULL, NULL },
 };
 
@@ -86,6 +89,7 @@ typedef struct {
 	mode_t cert_mode, key_mode, dir_mode;
 	char **reload;                 /* NULL-terminated argv, or NULL */
 	int reload_timeout_ms;
+	char *crl_tmpl;                /* NULL: takes no CRLs */
 	cw_target_env env;
 } files_target;
 
@@ -319,6 +323,7 @@ static void files_close(void *h)
 	for (size_t i = 0; t->reload && t->reload[i]; i++)
 		free(t->reload[i]);
 	free(t->reload);
+	free(t->crl_tmpl);
 	free(t);
 }
 
@@ -388,6 +393,22 @@ static int open_reload(files_target *t, const cw_node *config, cw_error *err)
 	return 0;
 }
 
+#define FILES_AUTHORITY_PLACEHOLDER "{authority}"
+
+/* A CRL file name stays inside path, like every other file of the target. */
+static int open_crl(files_target *t, const cw_node *config, cw_error *err)
+{
+	const char *tmpl = cw_node_str(config, "crl", NULL);
+	if (!tmpl || !*tmpl)
+		return 0;
+	if (tmpl[0] == '/' || !strcmp(tmpl, "..") || !strncmp(tmpl, "../", 3) ||
+	    strstr(tmpl, "/../") || (strlen(tmpl) >= 3 && !strcmp(tmpl + strlen(tmpl) - 3, "/..")))
+		return cw_error_set(err, CW_EINVAL, "target '%s': crl '%s' must stay inside path",
+				    t->name, tmpl);
+	t->crl_tmpl = cw_xstrdup(tmpl);
+	return 0;
+}
+
 static int files_open(void **handle, const char *name, const cw_node *config,
 		      const cw_target_env *env, cw_error *err)
 {
@@ -408,6 +429,8 @@ static int files_open(void **handle, const char *name, const cw_node *config,
 		rc = open_templates(t, config, err);
 	if (rc == 0)
 		rc = open_reload(t, config, err);
+	if (rc == 0)
+		rc = open_crl(t, config, err);
 	if (rc != 0) {
 		files_close(t);
 		return -1;
@@ -674,18 +697,24 @@ static int files_verify(void *h, const char *slot, cw_observation *obs, cw_error
 
 /* ---- deploy ---- */
 
-static int pem_append(const files_target *t, cw_buf *out, const cw_blob *der, cw_error *err)
+static int pem_encode(const files_target *t, cw_buf *out, const char *label, const cw_blob *der,
+		      cw_error *err)
 {
 	BIO *bio = BIO_new(BIO_s_mem());
-	if (!bio || PEM_write_bio(bio, PEM_STRING_X509, "", der->data, (long)der->len) <= 0) {
+	if (!bio || PEM_write_bio(bio, label, "", der->data, (long)der->len) <= 0) {
 		BIO_free(bio);
-		return cw_error_openssl(err, "target '%s': cannot PEM-encode a certificate", t->name);
+		return cw_error_openssl(err, "target '%s': cannot PEM-encode a %s", t->name, label);
 	}
 	char *p = NULL;
 	long n = BIO_get_mem_data(bio, &p);
 	cw_buf_add(out, p, (size_t)n);
 	BIO_free(bio);
 	return 0;
+}
+
+static int pem_append(const files_target *t, cw_buf *out, const cw_blob *der, cw_error *err)
+{
+	return pem_encode(t, out, PEM_STRING_X509, der, err);
 }
 
 static int cert_content(const files_target *t, file_kind k, const cw_blob *der, cw_buf *out,
@@ -871,6 +900,51 @@ static int files_remove(void *h, const char *slot, const char *previous_fingerpr
 	return rc;
 }
 
+/* ---- CRLs ---- */
+
+static int files_takes_crl(const cw_node *config)
+{
+	const char *tmpl = cw_node_str(config, "crl", NULL);
+	return tmpl && *tmpl;
+}
+
+static int files_deploy_crl(void *h, const char *authority, const cw_blob *der, cw_error *err)
+{
+	files_target *t = h;
+	if (!t->crl_tmpl)
+		return cw_error_set(err, CW_EINVAL, "target '%s': no crl file configured", t->name);
+	if (!name_is_file_safe(authority))
+		return cw_error_set(err, CW_EINVAL, "target '%s': authority name '%s' cannot be used "
+				    "in a file name", t->name, authority);
+	cw_buf rel = CW_BUF_INIT;
+	const char *p = t->crl_tmpl, *hit;
+	while ((hit = strstr(p, FILES_AUTHORITY_PLACEHOLDER))) {
+		cw_buf_add(&rel, p, (size_t)(hit - p));
+		cw_buf_adds(&rel, authority);
+		p = hit + strlen(FILES_AUTHORITY_PLACEHOLDER);
+	}
+	cw_buf_adds(&rel, p);
+	char *path = cw_path_join(t->dir, rel.buf);
+	char *dir = parent_dir(path);
+	cw_buf content = CW_BUF_INIT;
+	int rc = 0;
+	if (has_der_suffix(rel.buf))
+		cw_buf_add(&content, der->data, der->len);
+	else
+		rc = pem_encode(t, &content, PEM_STRING_X509_CRL, der, err);
+	if (rc == 0)
+		rc = cw_mkdirs(dir, t->dir_mode, err);
+	if (rc == 0)
+		rc = cw_write_file_atomic(path, content.buf, content.len, t->cert_mode, err);
+	if (rc == 0)
+		files_log(t, FILES_LOG_INFO, "wrote the CRL of '%s' to %s", authority, path);
+	cw_buf_release(&content);
+	cw_buf_release(&rel);
+	free(dir);
+	free(path);
+	return rc;
+}
+
 const cw_target_ops cw_files_target = {
 	.api_version = CW_TARGET_API_VERSION,
 	.type = "files",
@@ -887,4 +961,6 @@ const cw_target_ops cw_files_target = {
 	.remove = files_remove,
 	.close = files_close,
 	.single_slot = cw_files_single_slot,
+	.takes_crl = files_takes_crl,
+	.deploy_crl = files_deploy_crl,
 };

@@ -122,6 +122,12 @@ typedef struct cw_target_ops {
 	/* 1 when THIS configuration holds one certificate only (a files target whose names
 	 * have no {name}); types that always do set CW_TARGET_SINGLE_SLOT instead. Optional. */
 	int (*single_slot)(const cw_node *config);
+
+	/* CRLs (issue 3). takes_crl: this configuration publishes CRLs (static, no I/O).
+	 * deploy_crl: write the authority's CRL (DER) where the device reads it; the engine
+	 * calls activate() afterwards. Both optional. */
+	int (*takes_crl)(const cw_node *config);
+	int (*deploy_crl)(void *h, const char *authority, const cw_blob *der, cw_error *err);
 } cw_target_ops;
 
 /* Registry of target types (targets/registry.c). Tests may register fakes at run time. */

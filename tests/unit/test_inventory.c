@@ -319,6 +319,14 @@ static void assert_other_certificates(const cw_inventory *inv)
 	assert_int_equal(u->spec.renew.percent, 25);
 	assert_int_equal(u->nprofiles, 0);                          /* profile: [] overrides */
 	assert_int_equal(u->ndeploy, 0);
+	assert_true(u->revoked);                                    /* revoked: {reason: ...} */
+	assert_string_equal(u->revoke_reason, "key-compromise");
+	assert_int_equal(u->revoked_pos.line, 17);
+	assert_true(u->export.enabled);                             /* export: {path, pkcs12} */
+	assert_string_equal(u->export.path, "/srv/certwright/bundles");
+	assert_string_equal(u->export.passphrase, "env:USER1_P12_PASSPHRASE");
+	assert_false(u->export.legacy);
+	assert_true(u->export.chain);
 
 	const cw_certificate *w = cw_inventory_certificate(inv, "wild");
 	assert_ptr_equal(w, &inv->certificates[2]);
@@ -596,7 +604,7 @@ static void test_type_errors(void **state)
 	expect_only(&l, "inventory.type", 1, 1);
 	loaded_release(&l);
 
-	/* revoked: and export: are not read yet, but must already be maps */
+	/* revoked: and export: are maps */
 	load_text(&l, BASE "certificates:\n"
 			   "  vpn:\n"
 			   "    issuer: root\n"
@@ -604,6 +612,48 @@ static void test_type_errors(void **state)
 			   "    revoked: yes\n");
 	d = expect_only(&l, "inventory.type", 9, 14);
 	assert_string_equal(d->message, "certificate 'vpn': 'revoked' must be a map, got a string");
+	loaded_release(&l);
+}
+
+static void test_revocation_and_export_settings(void **state)
+{
+	(void)state;
+	loaded l;
+	const cw_diag *d;
+	load_text(&l, BASE "certificates:\n"
+			   "  vpn:\n"
+			   "    issuer: root\n"
+			   "    sans: [\"DNS:vpn.example.net\"]\n"
+			   "    revoked: {reason: key-compromize}\n");
+	d = expect_only(&l, "inventory.value", 9, 23);
+	assert_string_equal(d->hint, "did you mean 'key-compromise'?");
+	loaded_release(&l);
+
+	load_text(&l, BASE "certificates:\n"
+			   "  vpn:\n"
+			   "    issuer: root\n"
+			   "    sans: [\"DNS:vpn.example.net\"]\n"
+			   "    revoked: {reason: certificate-hold}\n");
+	d = expect_only(&l, "inventory.value", 9, 23);
+	assert_non_null(strstr(d->hint, "final"));
+	loaded_release(&l);
+
+	load_text(&l, BASE "certificates:\n"
+			   "  vpn:\n"
+			   "    issuer: root\n"
+			   "    sans: [\"email:u@example.net\"]\n"
+			   "    export: {path: /srv/b, pkcs12: {passphrase: hunter2}}\n");
+	d = expect_only(&l, "inventory.literal-secret", 9, 49);
+	assert_null(strstr(d->message, "hunter2"));
+	loaded_release(&l);
+
+	load_text(&l, BASE "certificates:\n"
+			   "  vpn:\n"
+			   "    issuer: root\n"
+			   "    sans: [\"email:u@example.net\"]\n"
+			   "    export: {path: relative/dir, pkcs12: {passphrase: \"env:P\"}}\n");
+	d = expect_only(&l, "inventory.value", 9, 21);
+	assert_non_null(strstr(d->message, "not absolute"));
 	loaded_release(&l);
 }
 
@@ -1344,6 +1394,7 @@ int main(void)
 		cmocka_unit_test(test_duplicate_section),
 		cmocka_unit_test(test_type_errors),
 		cmocka_unit_test(test_missing_keys),
+		cmocka_unit_test(test_revocation_and_export_settings),
 		cmocka_unit_test(test_bad_duration),
 		cmocka_unit_test(test_renew_before),
 		cmocka_unit_test(test_dangling_issuer),
