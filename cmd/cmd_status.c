@@ -50,6 +50,30 @@ static void deployments_text(const cw_status_view *v, const char *name, cw_buf *
 	}
 }
 
+/* The newest issuance of a name whose current one is gone: revoked (or never issued). */
+static const cw_issued *newest_revoked(const cw_status_view *v, const char *name)
+{
+	const cw_issued *best = NULL;
+	for (size_t i = 0; i < v->st.nissued; i++) {
+		const cw_issued *e = &v->st.issued[i];
+		if (!strcmp(e->name, name) && e->revoked && (!best || e->seq > best->seq))
+			best = e;
+	}
+	return best;
+}
+
+static void print_crls(const cw_status_view *v, time_t now)
+{
+	for (size_t i = 0; i < v->st.ncrls; i++) {
+		const cw_crl_record *c = &v->st.crls[i];
+		char next[32];
+		cw_format_time(c->next_update, next);
+		printf("%sCRL %s: number %llu, %zu revoked, next update %s (%ld days)%s\n",
+		       i ? "" : "\n", c->authority, c->number, c->nrevoked, next,
+		       (long)((c->next_update - now) / 86400), now >= c->next_update ? " OVERDUE" : "");
+	}
+}
+
 static void print_text(const cw_status_view *v, const status_row *rows, size_t n, time_t now)
 {
 	printf("%-24s %-11s %-20s %6s %-20s %s\n", "NAME", "KIND", "EXPIRES", "DAYS", "RENEW AT",
@@ -57,7 +81,11 @@ static void print_text(const cw_status_view *v, const status_row *rows, size_t n
 	for (size_t i = 0; i < n; i++) {
 		const status_row *r = &rows[i];
 		if (!r->cur) {
-			printf("%-24s %-11s %-20s %6s %-20s\n", r->name, r->kind, "not issued", "-", "-");
+			const cw_issued *rev = newest_revoked(v, r->name);
+			char what[64];
+			snprintf(what, sizeof(what), "%s%s", rev ? "revoked: " : "not issued",
+				 rev && rev->revoke_reason ? rev->revoke_reason : "");
+			printf("%-24s %-11s %-20s %6s %-20s\n", r->name, r->kind, what, "-", "-");
 			continue;
 		}
 		char exp[32], ren[32];
@@ -77,6 +105,7 @@ static void print_text(const cw_status_view *v, const status_row *rows, size_t n
 			       r->attempts, r->last_error);
 	}
 	printf("\n");
+	print_crls(v, now);
 }
 
 static json_t *row_json(const cw_status_view *v, const status_row *r, time_t now)
@@ -85,6 +114,12 @@ static json_t *row_json(const cw_status_view *v, const status_row *r, time_t now
 	json_object_set_new(o, "name", json_string(r->name));
 	json_object_set_new(o, "kind", json_string(r->kind));
 	json_object_set_new(o, "issued", json_boolean(r->cur != NULL));
+	const cw_issued *rev = r->cur ? NULL : newest_revoked(v, r->name);
+	json_object_set_new(o, "revoked", json_boolean(rev != NULL));
+	if (rev) {
+		json_object_set_new(o, "revoked_serial", json_string(rev->serial));
+		json_object_set_new(o, "revoke_reason", json_string(rev->revoke_reason ? rev->revoke_reason : "unspecified"));
+	}
 	if (r->cur) {
 		char exp[32], ren[32];
 		cw_format_time(r->cur->not_after, exp);
@@ -150,6 +185,19 @@ int cmd_status(cw_cli *cli, int argc, char **argv)
 		json_object_set_new(root, "format", json_string("certwright-status"));
 		json_object_set_new(root, "version", json_integer(1));
 		json_object_set_new(root, "entries", arr);
+		json_t *crls = json_array();
+		for (size_t i = 0; i < v.st.ncrls; i++) {
+			const cw_crl_record *crl = &v.st.crls[i];
+			char next[32];
+			cw_format_time(crl->next_update, next);
+			json_t *x = json_object();
+			json_object_set_new(x, "authority", json_string(crl->authority));
+			json_object_set_new(x, "number", json_integer((json_int_t)crl->number));
+			json_object_set_new(x, "revoked", json_integer((json_int_t)crl->nrevoked));
+			json_object_set_new(x, "next_update", json_string(next));
+			json_array_append_new(crls, x);
+		}
+		json_object_set_new(root, "crls", crls);
 		char *s = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 		printf("%s\n", s);
 		free(s);

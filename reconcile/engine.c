@@ -896,6 +896,19 @@ static const cw_issued *find_entry(const cw_state *st, const char *name, const c
 	return NULL;
 }
 
+static void issued_dup(cw_issued *dst, const cw_issued *src)
+{
+	*dst = *src;
+	dst->name = cw_xstrdup(src->name);
+	dst->issuer = cw_xstrdup(src->issuer);
+	dst->serial = cw_xstrdup(src->serial);
+	dst->subject = cw_xstrdup(src->subject);
+	dst->issuer_key_id = cw_xstrdup(src->issuer_key_id);
+	dst->key_id = cw_xstrdup(src->key_id);
+	dst->revoke_reason = cw_xstrdup(src->revoke_reason);
+	cw_cert_spec_copy(&dst->spec, &src->spec);
+}
+
 /* The RFC 5280 reason recorded for a plan reason. */
 static const char *revocation_reason(run_ctx *r, const cw_action *a)
 {
@@ -924,10 +937,11 @@ static void run_revocations(run_ctx *r, cw_plan *plan, int *action_ok, cw_apply_
 						 : "skipped: the replacement is not deployed everywhere yet");
 			continue;
 		}
-		batch[n] = *e; /* shallow: the strings stay owned by the state */
+		issued_dup(&batch[n], e); /* the state frees the entry it replaces */
 		batch[n].revoked = 1;
 		batch[n].revoked_at = r->o->now;
-		batch[n].revoke_reason = (char *)revocation_reason(r, a);
+		free(batch[n].revoke_reason);
+		batch[n].revoke_reason = cw_xstrdup(revocation_reason(r, a));
 		which[n++] = i;
 	}
 	cw_error err = { 0 };
@@ -939,6 +953,8 @@ static void run_revocations(run_ctx *r, cw_plan *plan, int *action_ok, cw_apply_
 		logf_(r->o, ok ? CW_LOG_INFO : CW_LOG_ERROR, "revoke %s serial %s%s%s", a->name,
 		      a->current_serial, ok ? "" : ": ", ok ? "" : err.msg);
 	}
+	for (size_t k = 0; k < n; k++)
+		cw_issued_release(&batch[k]);
 	free(batch);
 	free(which);
 }

@@ -1548,7 +1548,8 @@ static int cmp_str_ptr(const void *a, const void *b)
 void cw_crl_serials_digest(char **serials, size_t n, char out[65])
 {
 	char **sorted = cw_xcalloc(n ? n : 1, sizeof(char *));
-	memcpy(sorted, serials, n * sizeof(char *));
+	if (n)
+		memcpy(sorted, serials, n * sizeof(char *));
 	qsort(sorted, n, sizeof(char *), cmp_str_ptr);
 	cw_buf b = CW_BUF_INIT;
 	for (size_t i = 0; i < n; i++)
@@ -1655,7 +1656,8 @@ int cw_state_crl_deployed(cw_state *st, cw_keystore *ks, const char *authority,
 		return 0;
 	cw_crl_record rec = *cur;
 	rec.deployed = cw_xcalloc(cur->ndeployed + 1, sizeof(char *));
-	memcpy(rec.deployed, cur->deployed, cur->ndeployed * sizeof(char *));
+	if (cur->ndeployed)
+		memcpy(rec.deployed, cur->deployed, cur->ndeployed * sizeof(char *));
 	rec.deployed[rec.ndeployed++] = (char *)target;
 	rec.authority = cw_xstrdup(cur->authority);
 	/* facts only: the DER on disk is already this CRL */
