@@ -652,7 +652,7 @@ static void test_revocation_and_export_settings(void **state)
 			   "    issuer: root\n"
 			   "    sans: [\"email:u@example.net\"]\n"
 			   "    export: {path: relative/dir, pkcs12: {passphrase: \"env:P\"}}\n");
-	d = expect_only(&l, "inventory.value", 9, 21);
+	d = expect_only(&l, "inventory.value", 9, 20);
 	assert_non_null(strstr(d->message, "not absolute"));
 	loaded_release(&l);
 }
