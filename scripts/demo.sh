@@ -12,6 +12,7 @@ demo=$(mktemp -d /tmp/certwright-demo-repo.XXXXXX)
 rm -rf /tmp/certwright-demo            # the example targets write under here
 export CERTWRIGHT_KEYSTORE="$demo.keystore"   # outside the work tree, as keys must be
 export CERTWRIGHT_PASSPHRASE=${CERTWRIGHT_PASSPHRASE:-demo-passphrase-change-me}
+export ALICE_P12_PASSPHRASE=${ALICE_P12_PASSPHRASE:-demo-bundle-passphrase}
 
 git -C "$demo" init -q -b main
 git -C "$demo" config user.name "certwright demo"
