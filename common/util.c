@@ -2,6 +2,7 @@
 #include "util.h"
 
 #include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -437,6 +438,16 @@ int cw_read_file(const char *path, size_t cap, cw_buf *out, cw_error *err)
 	return 0;
 }
 
+int cw_fsync_dir(const char *dir)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	int r = fsync(fd);
+	close(fd);
+	return r;
+}
+
 static int fsync_dir_of(const char *path)
 {
 	char *dir = cw_xstrdup(path);
@@ -447,13 +458,33 @@ static int fsync_dir_of(const char *path)
 		*slash = '\0';
 	else
 		strcpy(dir, ".");
-	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int r = cw_fsync_dir(dir);
 	free(dir);
-	if (fd < 0)
-		return -1;
-	int r = fsync(fd);
-	close(fd);
 	return r;
+}
+
+void cw_remove_tree(const char *path)
+{
+	struct stat st;
+	if (lstat(path, &st) != 0)
+		return;
+	if (!S_ISDIR(st.st_mode)) {
+		unlink(path);
+		return;
+	}
+	DIR *d = opendir(path);
+	if (d) {
+		struct dirent *e;
+		while ((e = readdir(d))) {
+			if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+				continue;
+			char *child = cw_path_join(path, e->d_name);
+			cw_remove_tree(child);
+			free(child);
+		}
+		closedir(d);
+	}
+	rmdir(path);
 }
 
 static int write_atomic(const char *path, const void *data, size_t len, mode_t mode, int sync,

@@ -135,6 +135,10 @@ int cw_write_file_atomic(const char *path, const void *data, size_t len, mode_t 
 int cw_write_file_atomic_nosync(const char *path, const void *data, size_t len, mode_t mode,
 				cw_error *err);
 int cw_mkdirs(const char *path, mode_t mode, cw_error *err);
+/* fsync a folder, so a rename or a new entry in it survives a crash. */
+int cw_fsync_dir(const char *dir);
+/* rm -rf without a shell; does not follow symbolic links. */
+void cw_remove_tree(const char *path);
 int cw_path_exists(const char *path);
 /* The root of the git work tree that contains path (walking up to a ".git" entry), or NULL.
  * Works for paths that do not exist yet. Caller frees. Used to refuse keys inside a repo. */

@@ -389,36 +389,7 @@ void cw_crl_info_release(cw_crl_info *info)
 	memset(info, 0, sizeof(*info));
 }
 
-static int read_time(const ASN1_TIME *t, time_t *out)
-{
-	struct tm tm;
-	memset(&tm, 0, sizeof(tm));
-	if (!t || !ASN1_TIME_to_tm(t, &tm)) {
-		ERR_clear_error();
-		return -1;
-	}
-	*out = timegm(&tm);
-	return 0;
-}
 
-/* Upper hex without leading zeros: the cw_x509_info.serial format, so serials from
- * certificates and from CRLs compare as strings. */
-static char *serial_text(const ASN1_INTEGER *serial)
-{
-	BIGNUM *bn = ASN1_INTEGER_to_BN(serial, NULL);
-	char *hex = bn ? BN_bn2hex(bn) : NULL;
-	BN_free(bn);
-	if (!hex) {
-		ERR_clear_error();
-		return NULL;
-	}
-	const char *digits = hex[0] == '-' ? hex + 1 : hex;
-	while (digits[0] == '0' && digits[1])
-		digits++;
-	char *out = cw_xasprintf("%s%s", hex[0] == '-' ? "-" : "", digits);
-	OPENSSL_free(hex);
-	return out;
-}
 
 /* A CRL without the number extension (v1, or another CA's) reads as number 0. */
 static int read_number(X509_CRL *crl, uint64_t *out, cw_error *err)
@@ -446,7 +417,7 @@ static int read_revoked(X509_CRL *crl, cw_crl_info *info, cw_error *err)
 	info->serials = cw_xcalloc(n > 0 ? (size_t)n : 1, sizeof(*info->serials));
 	for (int i = 0; i < n; i++) {
 		const X509_REVOKED *rev = sk_X509_REVOKED_value(revoked, i);
-		char *serial = serial_text(X509_REVOKED_get0_serialNumber(rev));
+		char *serial = cw_asn1_serial_hex(X509_REVOKED_get0_serialNumber(rev));
 		if (!serial)
 			return cw_error_set(err, CW_EINVAL, "crl: unreadable serial in entry %d",
 					    i + 1);
@@ -459,11 +430,11 @@ static int read_crl(X509_CRL *crl, cw_crl_info *out, cw_error *err)
 {
 	if (read_number(crl, &out->number, err) != 0)
 		return -1;
-	if (read_time(X509_CRL_get0_lastUpdate(crl), &out->this_update) != 0)
+	if (cw_asn1_time(X509_CRL_get0_lastUpdate(crl), &out->this_update) != 0)
 		return cw_error_set(err, CW_EINVAL, "crl: unreadable thisUpdate");
 	/* nextUpdate is optional in the ASN.1 (RFC 5280 requires it of conforming CAs) */
 	const ASN1_TIME *next = X509_CRL_get0_nextUpdate(crl);
-	if (next && read_time(next, &out->next_update) != 0)
+	if (next && cw_asn1_time(next, &out->next_update) != 0)
 		return cw_error_set(err, CW_EINVAL, "crl: unreadable nextUpdate");
 	return read_revoked(crl, out, err);
 }

@@ -823,3 +823,35 @@ int cw_ca_sign(X509 **out, const cw_cert_spec *spec, EVP_PKEY *key, X509 *issuer
 	*out = x;
 	return 0;
 }
+
+/* ---- ASN.1 helpers for the parsers ---- */
+
+char *cw_asn1_serial_hex(const ASN1_INTEGER *serial)
+{
+	BIGNUM *bn = ASN1_INTEGER_to_BN(serial, NULL);
+	char *hex = bn ? BN_bn2hex(bn) : NULL;
+	BN_free(bn);
+	if (!hex) {
+		ERR_clear_error();
+		return NULL;
+	}
+	/* BN_bn2hex prints whole bytes ("0F"); the contract is no leading zeros */
+	const char *digits = hex[0] == '-' ? hex + 1 : hex;
+	while (digits[0] == '0' && digits[1])
+		digits++;
+	char *out = cw_xasprintf("%s%s", hex[0] == '-' ? "-" : "", digits);
+	OPENSSL_free(hex);
+	return out;
+}
+
+int cw_asn1_time(const ASN1_TIME *t, time_t *out)
+{
+	struct tm tm;
+	memset(&tm, 0, sizeof(tm));
+	if (!t || !ASN1_TIME_to_tm(t, &tm)) {
+		ERR_clear_error();
+		return -1;
+	}
+	*out = timegm(&tm);
+	return 0;
+}

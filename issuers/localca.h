@@ -61,4 +61,11 @@ typedef struct {
 int cw_dn_split(const char *text, cw_dn_part **parts, size_t *n, cw_error *err);
 void cw_dn_parts_free(cw_dn_part *parts, size_t n);
 
+/* ASN.1 helpers shared by the certificate and CRL parsers (one rendering of serials and
+ * times, so a serial from a certificate and from a CRL compare as strings). */
+/* Upper hex without leading zeros ("0F1234" -> "F1234"); NULL when unreadable. */
+char *cw_asn1_serial_hex(const ASN1_INTEGER *serial);
+/* ASN1_TIME -> time_t (UTC). -1 when unreadable. */
+int cw_asn1_time(const ASN1_TIME *t, time_t *out);
+
 #endif

@@ -149,7 +149,6 @@ static int make_work_dir(run_ctx *r, cw_error *err)
 	return 0;
 }
 
-static void remove_tree(const char *path);
 
 static void run_release(run_ctx *r)
 {
@@ -160,7 +159,7 @@ static void run_release(run_ctx *r)
 	cw_inventory_release(&r->inv);
 	free(r->inventory_path);
 	if (r->work_dir) {
-		remove_tree(r->work_dir);
+		cw_remove_tree(r->work_dir);
 		free(r->work_dir);
 	}
 	if (r->repo_lock_fd >= 0)
@@ -1342,33 +1341,4 @@ void cw_status_view_release(cw_status_view *view)
 	cw_inventory_release(&view->inv);
 	cw_state_release(&view->st);
 	memset(view, 0, sizeof(*view));
-}
-
-/* ---- small file-system helper ---- */
-
-#include <dirent.h>
-#include <sys/stat.h>
-
-static void remove_tree(const char *path)
-{
-	struct stat st;
-	if (lstat(path, &st) != 0)
-		return;
-	if (S_ISDIR(st.st_mode)) {
-		DIR *d = opendir(path);
-		if (d) {
-			struct dirent *e;
-			while ((e = readdir(d))) {
-				if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
-					continue;
-				char *child = cw_path_join(path, e->d_name);
-				remove_tree(child);
-				free(child);
-			}
-			closedir(d);
-		}
-		rmdir(path);
-	} else {
-		unlink(path);
-	}
 }

@@ -323,15 +323,6 @@ static char *render_config(const kdf_params *kp, const unsigned char verifier[32
 	return copy;
 }
 
-static int fsync_folder(const char *dir)
-{
-	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return -1;
-	int rc = fsync(fd);
-	close(fd);
-	return rc;
-}
 
 /* Publishes keystore.json with link(), which fails when the file exists: two first runs
  * racing cannot end up with keys under different salts. Returns 1 when another run won. */
@@ -353,7 +344,7 @@ static int publish_config(const cw_keystore *ks, const kdf_params *kp,
 							ks->dir, CONFIG_NAME, strerror(errno));
 	}
 	unlink(tmp);
-	if (rc == 0 && fsync_folder(ks->dir) != 0)
+	if (rc == 0 && cw_fsync_dir(ks->dir) != 0)
 		rc = cw_error_set(err, CW_EIO, "keystore %s: cannot sync folder: %s", ks->dir,
 				  strerror(errno));
 	free(tmp);
@@ -533,7 +524,7 @@ static int make_item_folder(const cw_keystore *ks, const char *kind, const char 
 	if (cw_mkdirs(folder, 0700, &local) != 0)
 		return cw_error_set(err, local.code, "keystore %s: %s", ks->dir, local.msg);
 	char *parent = cw_path_join(ks->dir, kind);
-	int rc = sync && (fsync_folder(parent) != 0 || fsync_folder(ks->dir) != 0);
+	int rc = sync && (cw_fsync_dir(parent) != 0 || cw_fsync_dir(ks->dir) != 0);
 	free(parent);
 	if (rc)
 		return cw_error_set(err, CW_EIO, "keystore %s: cannot sync folder: %s", ks->dir,

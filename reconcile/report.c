@@ -278,6 +278,20 @@ static int add_certificate_json(cw_report *r, const cw_certificate *cert, const 
 	return rc;
 }
 
+/* authorities/<name><pem_ext> and <name><der_ext>; releases both buffers. */
+static void add_pem_and_der(cw_report *r, const char *name, const char *pem_ext, cw_buf *pem,
+			    const char *der_ext, cw_buf *der)
+{
+	char *pem_path = cw_xasprintf("authorities/%s%s", name, pem_ext);
+	char *der_path = cw_xasprintf("authorities/%s%s", name, der_ext);
+	report_add(r, pem_path, pem->buf, pem->len);
+	report_add(r, der_path, der->buf, der->len);
+	free(pem_path);
+	free(der_path);
+	cw_buf_release(pem);
+	cw_buf_release(der);
+}
+
 /* The CA certificate as clients install it. The keystore copy is checked against the
  * recorded fingerprint: a report must never publish a CA certificate other than the
  * one certwright recorded issuing. */
@@ -299,14 +313,7 @@ static int add_authority_certs(cw_report *r, const cw_authority *ca, const cw_is
 	}
 	cw_buf pem = CW_BUF_INIT;
 	cw_der_to_pem((const unsigned char *)der.buf, der.len, &pem);
-	char *pem_path = cw_xasprintf("authorities/%s.pem", ca->name);
-	char *der_path = cw_xasprintf("authorities/%s.der", ca->name);
-	report_add(r, pem_path, pem.buf, pem.len);
-	report_add(r, der_path, der.buf, der.len);
-	free(pem_path);
-	free(der_path);
-	cw_buf_release(&pem);
-	cw_buf_release(&der);
+	add_pem_and_der(r, ca->name, ".pem", &pem, ".der", &der);
 	return 0;
 }
 
@@ -328,14 +335,7 @@ static int add_authority_crl(cw_report *r, const cw_authority *ca, const cw_crl_
 	}
 	cw_buf pem = CW_BUF_INIT;
 	cw_crl_to_pem((const unsigned char *)der.buf, der.len, &pem);
-	char *pem_path = cw_xasprintf("authorities/%s.crl.pem", ca->name);
-	char *der_path = cw_xasprintf("authorities/%s.crl", ca->name);
-	report_add(r, pem_path, pem.buf, pem.len);
-	report_add(r, der_path, der.buf, der.len);
-	free(pem_path);
-	free(der_path);
-	cw_buf_release(&pem);
-	cw_buf_release(&der);
+	add_pem_and_der(r, ca->name, ".crl.pem", &pem, ".crl", &der);
 	return 0;
 }
 

@@ -1322,15 +1322,6 @@ static void apply_batch(cw_state *st, const issue_batch *b)
 		reindex_issued(st);  /* a revocation can change which entry is current */
 }
 
-static int fsync_folder(const char *dir)
-{
-	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return -1;
-	int rc = fsync(fd);
-	close(fd);
-	return rc;
-}
 
 /* index/ itself must be durable before the first index file counts as written. */
 static int make_index_folder(const char *dir, const char *ksdir, cw_error *err)
@@ -1339,7 +1330,7 @@ static int make_index_folder(const char *dir, const char *ksdir, cw_error *err)
 		return 0;
 	if (cw_mkdirs(dir, 0700, err) != 0)
 		return -1;
-	if (fsync_folder(ksdir) != 0)
+	if (cw_fsync_dir(ksdir) != 0)
 		return cw_error_set(err, CW_EIO, "%s: cannot sync folder: %s", ksdir, strerror(errno));
 	return 0;
 }
@@ -1445,7 +1436,7 @@ static int append_journal(cw_state *st, const char *ksdir, const char *line, siz
 	}
 	if (rc == 0 && fdatasync(fd) != 0)
 		rc = -1;
-	if (rc == 0 && created && fsync_folder(ksdir) != 0)
+	if (rc == 0 && created && cw_fsync_dir(ksdir) != 0)
 		rc = -1;
 	if (rc != 0)
 		cw_error_set(err, CW_EIO, "%s: cannot append: %s", path, strerror(errno));

@@ -109,35 +109,7 @@ static char *name_to_text(const X509_NAME *name)
 
 /* ------------------------------------------------------------------ scalar fields */
 
-static char *serial_to_hex(const ASN1_INTEGER *serial)
-{
-	BIGNUM *bn = ASN1_INTEGER_to_BN(serial, NULL);
-	char *hex = bn ? BN_bn2hex(bn) : NULL;
-	BN_free(bn);
-	if (!hex) {
-		ERR_clear_error();
-		return NULL;
-	}
-	/* BN_bn2hex prints whole bytes ("0F"); the contract is no leading zeros */
-	const char *digits = hex[0] == '-' ? hex + 1 : hex;
-	while (digits[0] == '0' && digits[1])
-		digits++;
-	char *out = cw_xasprintf("%s%s", hex[0] == '-' ? "-" : "", digits);
-	OPENSSL_free(hex);
-	return out;
-}
 
-static int read_time(const ASN1_TIME *t, time_t *out)
-{
-	struct tm tm;
-	memset(&tm, 0, sizeof(tm));
-	if (!t || !ASN1_TIME_to_tm(t, &tm)) {
-		ERR_clear_error();
-		return -1;
-	}
-	*out = timegm(&tm);
-	return 0;
-}
 
 static char *signature_name(const X509 *x)
 {
@@ -369,13 +341,13 @@ static void read_key(X509 *x, cw_x509_info *info)
 
 static int read_fields(X509 *x, cw_x509_info *info, cw_error *err)
 {
-	info->serial = serial_to_hex(X509_get0_serialNumber(x));
+	info->serial = cw_asn1_serial_hex(X509_get0_serialNumber(x));
 	if (!info->serial)
 		return cw_error_set(err, CW_EINVAL, "certificate: unreadable serial number");
 	info->subject = name_to_text(X509_get_subject_name(x));
 	info->issuer = name_to_text(X509_get_issuer_name(x));
-	if (read_time(X509_get0_notBefore(x), &info->not_before) != 0 ||
-	    read_time(X509_get0_notAfter(x), &info->not_after) != 0)
+	if (cw_asn1_time(X509_get0_notBefore(x), &info->not_before) != 0 ||
+	    cw_asn1_time(X509_get0_notAfter(x), &info->not_after) != 0)
 		return cw_error_set(err, CW_EINVAL, "certificate %s: unreadable validity dates",
 				    info->serial);
 	read_key(x, info);

@@ -1,5 +1,7 @@
 #include "testutil.h"
 
+#include "common/util.h"
+
 #include <dirent.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -21,26 +23,7 @@ char *tu_tempdir(void)
 
 void tu_rmtree(const char *path)
 {
-	struct stat st;
-	if (lstat(path, &st) != 0)
-		return;
-	if (S_ISDIR(st.st_mode)) {
-		DIR *d = opendir(path);
-		if (d) {
-			struct dirent *e;
-			while ((e = readdir(d))) {
-				if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
-					continue;
-				char child[4096];
-				snprintf(child, sizeof(child), "%s/%s", path, e->d_name);
-				tu_rmtree(child);
-			}
-			closedir(d);
-		}
-		rmdir(path);
-	} else {
-		unlink(path);
-	}
+	cw_remove_tree(path);
 }
 
 int tu_run(const char *const *argv, char **out)
