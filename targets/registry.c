@@ -102,6 +102,7 @@ void cw_observation_release(cw_observation *o)
 		free(o->bound[i]);
 	free(o->bound);
 	free(o->note);
+	free(o->digest);
 	memset(o, 0, sizeof(*o));
 }
 

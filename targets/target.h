@@ -64,6 +64,11 @@ typedef struct {
 	size_t nbound;
 	int key_present;                  /* -1 unknown, 0 no, 1 the key is installed too */
 	char *note;                       /* free text for the plan ("key file missing") */
+	/* Adapter-defined digest (lower-hex SHA-256) of EVERYTHING the slot holds besides the
+	 * leaf: key, chain and CA files with their modes, for example. The engine records it
+	 * after a verified deploy and plans a redeploy ("drift:files") when it changes, so a
+	 * deleted key or a chmod is repaired like a replaced certificate. NULL = cannot tell. */
+	char *digest;
 } cw_observation;
 
 void cw_observation_release(cw_observation *o);
