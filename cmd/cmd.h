@@ -21,6 +21,7 @@ typedef struct {
 	cw_options opts;
 	int verbose;
 	int quiet;
+	int now_given;            /* --now was on the command line */
 	char *passphrase_buf;     /* owned; wiped at exit */
 	size_t passphrase_len;
 } cw_cli;

@@ -46,9 +46,11 @@ int cmd_apply(cw_cli *cli, int argc, char **argv)
 		{ "push", no_argument, NULL, 'P' },
 		{ "target", required_argument, NULL, 't' },
 		{ "certificate", required_argument, NULL, 'c' },
+		{ "allow-now", no_argument, NULL, 'N' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *plan_file = NULL;
+	int allow_now = 0;
 	int c;
 	while ((c = getopt_long(argc, argv, "j:", opts, NULL)) != -1) {
 		switch (c) {
@@ -66,11 +68,18 @@ int cmd_apply(cw_cli *cli, int argc, char **argv)
 		case 'P': cli->opts.push = 1; break;
 		case 't': cli_filter_option(cli, "target", optarg); break;
 		case 'c': cli_filter_option(cli, "certificate", optarg); break;
+		case 'N': allow_now = 1; break;
 		default: return EXIT_USAGE;
 		}
 	}
 	if (optind < argc)
 		return cli_usage_error("apply: unexpected argument '%s'", argv[optind]);
+	/* certificates and CRLs issued under a pretend time are dated from it: on a live
+	 * PKI that means "not yet valid" everywhere. Previews are what `plan --now` is for. */
+	if (cli->now_given && !allow_now)
+		return cli_usage_error("apply: --now would date what it issues from the pretended "
+				       "time; use plan --now to preview, or add --allow-now (tests, "
+				       "scratch copies)");
 	if (cli->opts.push && !cli->opts.commit)
 		return cli_usage_error("apply: --push needs the commit that --no-commit turns off");
 	if (cli->opts.commit && !cli->opts.repo_dir)

@@ -177,6 +177,7 @@ static int parse_globals(cw_cli *cli, int argc, char **argv, const char **repo,
 		case OPT_REF: cli->opts.ref = optarg; break;
 		case OPT_PASSFILE: *passfile = optarg; break;
 		case OPT_NOW:
+			cli->now_given = 1;
 			if (cw_parse_time(optarg, real_now, &cli->opts.now) != 0)
 				return cli_usage_error("--now: '%s' is not a time (2027-01-31, "
 						       "2027-01-31T12:00:00Z or +90d)", optarg);

@@ -9,8 +9,18 @@
  * The parent then pumps stdin/stdout/stderr with poll() until the program
  * exits or the deadline passes; past the deadline the whole process group gets
  * SIGTERM, a short grace, then SIGKILL, and the child is always reaped.
+ *
+ * A stop request (cancel.h: SIGTERM/SIGINT to certwright) is treated like a
+ * deadline that arrives early: the group is stopped the same way and the run fails
+ * with "PROGRAM: interrupted (signal N)". No program is started once a stop was
+ * requested. The poll loop wakes at least every EXEC_CANCEL_SLICE_MS to look at the
+ * flag rather than relying on EINTR or a self-pipe: the signal may be delivered to
+ * any thread, and a self-pipe would need setting up before the handler is installed
+ * and draining by every waiter. A few wakeups a second cost nothing next to the
+ * program we wait for.
  */
 #include "exec.h"
+#include "cancel.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -37,6 +47,8 @@ extern char **environ;
 #define EXEC_KILL_GRACE_MS 1000
 /* Without a pidfd, how often we look whether the child has exited. */
 #define EXEC_REAP_SLICE_MS 20
+/* The longest we wait in poll() before looking at the stop request again. */
+#define EXEC_CANCEL_SLICE_MS 50
 #define EXEC_CHUNK 65536
 /* The largest pipe buffer Linux allows by default (fs.pipe-max-size): after the
  * child exits, this much is all it can have left behind in a pipe. */
@@ -439,20 +451,26 @@ static void poll_once(exec_run *r, cw_exec_result *res, int watch_child, int wai
 	drain_outputs(r, res, EXEC_DRAIN_ROUND_MAX);
 }
 
-/* Returns 1 when the deadline passed before the program exited. */
-static int pump_until_exit(exec_run *r, cw_exec_result *res, int64_t deadline)
+typedef enum { RUN_EXITED, RUN_TIMED_OUT, RUN_INTERRUPTED } run_end;
+
+/* *stop_signal is set when the run ends RUN_INTERRUPTED. */
+static run_end pump_until_exit(exec_run *r, cw_exec_result *res, int64_t deadline,
+			       int *stop_signal)
 {
 	feed_input(r);
 	while (!try_reap(r)) {
+		*stop_signal = cw_cancel_requested();
+		if (*stop_signal)
+			return RUN_INTERRUPTED;
 		int64_t left = deadline - now_ms();
 		if (left <= 0)
-			return 1;
-		poll_once(r, res, 1, left > INT32_MAX ? INT32_MAX : (int)left);
+			return RUN_TIMED_OUT;
+		poll_once(r, res, 1, left > EXEC_CANCEL_SLICE_MS ? EXEC_CANCEL_SLICE_MS : (int)left);
 	}
 	/* What a daemon the program started writes later is not the program's output:
 	 * take what the program itself left in the pipes and stop there. */
 	drain_outputs(r, res, EXEC_FINAL_DRAIN_MAX);
-	return 0;
+	return RUN_EXITED;
 }
 
 /* SIGTERM to the group, a grace period while anything still holds our pipes or the
@@ -500,6 +518,34 @@ static void result_finish(cw_exec_result *res, int64_t started)
 	res->seconds = (double)(now_ms() - started) / 1000.0;
 }
 
+static int interrupted(const exec_run *r, int signo, cw_error *err)
+{
+	return cw_error_set(err, CW_ETARGET, "%s: interrupted (signal %d)", r->name, signo);
+}
+
+/* Checked after prepare() so the message can name the program. A stop requested
+ * between here and fork() is caught by the poll loop within one slice. */
+static int refuse_if_cancelled(const exec_run *r, cw_error *err)
+{
+	int signo = cw_cancel_requested();
+	return signo ? interrupted(r, signo, err) : 0;
+}
+
+/* Runs the started program to its end; stops its group on timeout or stop request. */
+static int supervise(exec_run *r, cw_exec_result *res, int64_t started, cw_error *err)
+{
+	int stop_signal = 0;
+	run_end end = pump_until_exit(r, res, started + r->opts->timeout_ms, &stop_signal);
+	if (end == RUN_EXITED)
+		return 0;
+	kill_group(r, res);
+	if (end == RUN_INTERRUPTED)
+		return interrupted(r, stop_signal, err);
+	res->timed_out = 1;
+	return cw_error_set(err, CW_ETIMEOUT, "%s: timed out after %d ms", r->name,
+			    r->opts->timeout_ms);
+}
+
 int cw_exec(const cw_exec_opts *opts, cw_exec_result *res, cw_error *err)
 {
 	int64_t started = now_ms();
@@ -507,15 +553,13 @@ int cw_exec(const cw_exec_opts *opts, cw_exec_result *res, cw_error *err)
 	exec_run r;
 	int rc = prepare(&r, opts, err);
 	if (rc == 0)
+		rc = refuse_if_cancelled(&r, err);
+	if (rc == 0)
 		rc = spawn(&r, err);
 	if (rc == 0)
 		rc = await_exec(&r, err);
-	if (rc == 0 && pump_until_exit(&r, res, started + opts->timeout_ms)) {
-		kill_group(&r, res);
-		res->timed_out = 1;
-		rc = cw_error_set(err, CW_ETIMEOUT, "%s: timed out after %d ms", r.name,
-				  opts->timeout_ms);
-	}
+	if (rc == 0)
+		rc = supervise(&r, res, started, err);
 	if (r.reaped)
 		fill_status(&r, res);
 	release_run(&r);

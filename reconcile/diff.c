@@ -104,6 +104,13 @@ static const char *spec_change(const cw_cert_spec *want, const char *crl, const 
 	return NULL;
 }
 
+/* Issued under a --now in the future (or a clock that ran ahead): clients reject it.
+ * The issuer backdates by 5 minutes; anything beyond that and a minute of slack is wrong. */
+static int not_yet_valid(const diff_ctx *c, time_t not_before)
+{
+	return not_before > c->now + 360;
+}
+
 static char *describe_dates(const char *what, time_t when)
 {
 	char t[32];
@@ -227,6 +234,16 @@ static void compute_scope(diff_ctx *c)
 				mark_chain_in_scope(c, &c->inv->authorities[i]);
 }
 
+/* When the authority itself ends: now + its lifetime if it gets a new certificate in this
+ * plan, else its current certificate's notAfter. 0 when unknown. */
+static time_t authority_end(diff_ctx *c, const cw_authority *ca)
+{
+	if (ca_of(c, ca)->action >= 0)
+		return c->now + (time_t)ca->spec.lifetime;
+	const cw_issued *cur = cw_state_current(c->st, ca->name);
+	return cur ? cur->not_after : 0;
+}
+
 /* ---- authorities ---- */
 
 /* The reason an authority needs a new certificate, or NULL. *new_key is set for a
@@ -253,6 +270,8 @@ static const char *authority_reason(diff_ctx *c, const cw_authority *ca, const c
 		*new_key = 1;
 	if (changed)
 		return changed;
+	if (not_yet_valid(c, cur->not_before))
+		return "not-yet-valid";
 	if (c->now >= cur->not_after)
 		return "expired";
 	if (c->now >= cw_renew_at(&ca->spec.renew, cur->not_before, cur->not_after))
@@ -273,6 +292,19 @@ static void plan_authority(diff_ctx *c, const cw_authority *ca)
 	const char *reason = authority_reason(c, ca, cur, &new_key);
 	if (!reason || !cp->in_scope)
 		return;
+	if (ca->parent_ref) {
+		time_t parent_end = authority_end(c, ca->parent_ref);
+		if (parent_end && c->now + (time_t)ca->spec.lifetime > parent_end) {
+			char t[32];
+			cw_format_time(parent_end, t);
+			cw_diag *x = cw_diag_add(&c->plan->diags, CW_SEV_ERROR, &ca->pos,
+						 "authority.outlived",
+						 "shorten its lifetime, or renew its parent first",
+						 "authority '%s' would outlive its parent '%s', which expires %s",
+						 ca->name, ca->parent, t);
+			x->certificate = cw_xstrdup(ca->name);
+		}
+	}
 	cw_action_kind kind = new_key ? CW_ACT_CREATE_CA : CW_ACT_RENEW_CA;
 	char *detail = NULL;
 	if (new_key && cur)
@@ -309,6 +341,10 @@ static const char *certificate_reason(diff_ctx *c, const cw_certificate *cert,
 	const char *changed = spec_change(&cert->spec, issued_crl_url(ca), &cur->spec);
 	if (changed)
 		return changed;
+	if (not_yet_valid(c, cur->not_before)) {
+		*detail = describe_dates("valid only from", cur->not_before);
+		return "not-yet-valid";
+	}
 	if (c->now >= cur->not_after) {
 		*detail = describe_dates("expired", cur->not_after);
 		return "expired";
@@ -323,16 +359,6 @@ static const char *certificate_reason(diff_ctx *c, const cw_certificate *cert,
 		return "renewal-due";
 	}
 	return NULL;
-}
-
-/* When the authority itself ends: now + its lifetime if it gets a new certificate in this
- * plan, else its current certificate's notAfter. 0 when unknown. */
-static time_t authority_end(diff_ctx *c, const cw_authority *ca)
-{
-	if (ca_of(c, ca)->action >= 0)
-		return c->now + (time_t)ca->spec.lifetime;
-	const cw_issued *cur = cw_state_current(c->st, ca->name);
-	return cur ? cur->not_after : 0;
 }
 
 static void check_outlives_issuer(diff_ctx *c, const cw_certificate *cert)
@@ -451,6 +477,12 @@ static const char *deployment_reason(diff_ctx *c, const cw_certificate *cert,
 		*detail = cw_xasprintf("target holds %.16s..., not the issued %.16s...",
 				       slot->fingerprint, cur ? cur->fingerprint : "-");
 		return "drift:fingerprint";
+	}
+	if (rec && rec->status == CW_DEPLOY_OK && rec->slot_digest[0] && slot->obs.digest &&
+	    strcmp(rec->slot_digest, slot->obs.digest)) {
+		*detail = cw_xstrdup(slot->obs.note ? slot->obs.note
+						    : "the key, chain or CA files (or their modes) changed");
+		return "drift:files";
 	}
 	const char *unbound = missing_binding(d, slot);
 	if (unbound) {
@@ -572,7 +604,10 @@ static void plan_removal(diff_ctx *c, const cw_deploy_record *rec)
 	    !in_list(rec->certificate, f->only_certificates, f->nonly_certificates))
 		return;
 	if (!cw_inventory_target(c->inv, rec->target)) {
-		cw_diag_add(&c->plan->diags, CW_SEV_WARNING, NULL, "target.removed", NULL,
+		if (rec->status == CW_DEPLOY_FAILED && !rec->slot_digest[0])
+			return; /* never got there: nothing to leave behind */
+		cw_diag_add(&c->plan->diags, CW_SEV_WARNING, NULL, "target.removed",
+			    "certwright forgets it after the next apply",
 			    "target '%s' is no longer in the inventory: certificate '%s' stays on it "
 			    "(certwright cannot reach a target it has no settings for)",
 			    rec->target, rec->certificate);
@@ -755,6 +790,8 @@ static const char *crl_reason(diff_ctx *c, const cw_authority *ca, const cw_crl_
 		return "issuer-changed";
 	if (changes || strcmp(rec->revoked_digest, digest))
 		return "revocation-changed";
+	if (not_yet_valid(c, rec->this_update))
+		return "not-yet-valid";
 	if (c->now >= cw_renew_at(&ca->crl_renew, rec->this_update, rec->next_update))
 		return "crl-due";
 	return NULL;

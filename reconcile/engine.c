@@ -16,6 +16,7 @@
 #include "reconcile/engine.h"
 
 #include <errno.h>
+#include <jansson.h>
 #include <fcntl.h>
 #include <openssl/pem.h>
 #include <pthread.h>
@@ -129,8 +130,14 @@ static int open_keystore(run_ctx *r, int create, cw_error *err)
 				       : cw_keystore_default_dir(r->o->repo_dir ? r->o->repo_dir : ".");
 	int exists = cw_path_exists(dir);
 	int rc = 0;
-	if (exists || create)
+	char *repo = exists ? NULL : cw_git_worktree_of(dir);
+	if (repo) /* a plan would not notice until apply creates it */
+		rc = cw_error_set(err, CW_EINVAL, "keystore %s is inside the git work tree at %s: "
+				  "keys must live outside the repository (--keystore, CERTWRIGHT_KEYSTORE)",
+				  dir, repo);
+	else if (exists || create)
 		rc = cw_keystore_open(&r->ks, dir, create, err);
+	free(repo);
 	free(dir);
 	return rc;
 }
@@ -192,6 +199,83 @@ static int observe(run_ctx *r, cw_error *err)
 	return 0;
 }
 
+/* The report committed in git names every authority certwright created, with its serial.
+ * A keystore that does not know that serial is the wrong keystore (another path, user or
+ * machine, a typo in --keystore): planning on it would silently build a second PKI, so
+ * it is an error that names both places. */
+static const cw_issued *find_entry(const cw_state *st, const char *name, const char *serial);
+
+static void check_keystore_matches_report(run_ctx *r, cw_diags *diags)
+{
+	if (!r->o->repo_dir || !r->inv.report_dir)
+		return;
+	for (size_t i = 0; i < r->inv.nauthorities; i++) {
+		const cw_authority *ca = &r->inv.authorities[i];
+		char *rel = cw_xasprintf("%s/authorities/%s.json", r->inv.report_dir, ca->name);
+		char *path = cw_path_join(r->o->repo_dir, rel);
+		json_t *doc = json_load_file(path, 0, NULL);
+		const char *serial = json_string_value(json_object_get(doc, "serial"));
+		if (serial && !find_entry(&r->st, ca->name, serial)) {
+			const char *ks = r->ks ? cw_keystore_dir(r->ks) : "(none yet)";
+			cw_diag *x = cw_diag_add(diags, CW_SEV_ERROR, &ca->pos, "keystore.mismatch",
+				"point certwright at the keystore that issued it (--keystore or "
+				"CERTWRIGHT_KEYSTORE); to start a new PKI on purpose, delete the report folder",
+				"authority '%s': %s records serial %s, but the keystore %s does not know it: "
+				"wrong keystore?", ca->name, rel, serial, ks);
+			x->certificate = cw_xstrdup(ca->name);
+		}
+		json_decref(doc);
+		free(path);
+		free(rel);
+	}
+}
+
+/* --target/--certificate names that name nothing would turn a typo into "no changes". */
+static void check_filters(run_ctx *r, cw_diags *diags)
+{
+	const cw_diff_filter *f = &r->o->filter;
+	for (size_t i = 0; i < f->nonly_targets; i++)
+		if (!cw_inventory_target(&r->inv, f->only_targets[i]))
+			cw_diag_add(diags, CW_SEV_ERROR, NULL, "filter.unknown", NULL,
+				    "--target %s: no such target in the inventory", f->only_targets[i]);
+	for (size_t i = 0; i < f->nonly_certificates; i++)
+		if (!cw_inventory_certificate(&r->inv, f->only_certificates[i]) &&
+		    !cw_inventory_authority(&r->inv, f->only_certificates[i]))
+			cw_diag_add(diags, CW_SEV_ERROR, NULL, "filter.unknown", NULL,
+				    "--certificate %s: no such certificate or authority in the inventory",
+				    f->only_certificates[i]);
+}
+
+/* Problems apply would only meet half-way through, found while planning. */
+static void check_before_apply(run_ctx *r, cw_plan *plan)
+{
+	for (size_t i = 0; i < plan->n; i++) {
+		const cw_action *a = &plan->actions[i];
+		if (a->kind != CW_ACT_EXPORT)
+			continue;
+		const cw_certificate *c = cw_inventory_certificate(&r->inv, a->name);
+		if (!c)
+			continue;
+		cw_buf pass = CW_BUF_INIT;
+		cw_error e = { 0 };
+		if (cw_secret_resolve(c->export.passphrase, &pass, &e) != 0) {
+			cw_diag *x = cw_diag_add(&plan->diags, CW_SEV_ERROR, &c->export.pos, "export.secret",
+						 NULL, "certificate '%s' export: %s", c->name, e.msg);
+			x->certificate = cw_xstrdup(c->name);
+		}
+		cw_buf_release_secret(&pass);
+		char *repo = cw_git_worktree_of(c->export.path);
+		if (repo) {
+			cw_diag *x = cw_diag_add(&plan->diags, CW_SEV_ERROR, &c->export.pos, "export.path",
+						 "a bundle holds a private key: export outside any repository",
+						 "certificate '%s' export: %s is inside the git work tree at %s",
+						 c->name, c->export.path, repo);
+			x->certificate = cw_xstrdup(c->name);
+			free(repo);
+		}
+	}
+}
+
 /* Loads inventory, state and live state and diffs them. On inventory errors the plan
  * carries the diagnostics and nothing is observed. */
 static int build_plan(run_ctx *r, cw_plan *plan, int create_keystore, cw_error *err)
@@ -204,15 +288,18 @@ static int build_plan(run_ctx *r, cw_plan *plan, int create_keystore, cw_error *
 		plan->now = r->o->now;
 		return 0;
 	}
+	check_filters(r, &plan->diags);
 	if (open_keystore(r, create_keystore, err) != 0)
 		return -1;
 	if (cw_state_load(&r->st, r->ks, err) != 0)
 		return -1;
+	check_keystore_matches_report(r, &plan->diags);
 	double t1 = now_seconds();
 	if (make_work_dir(r, err) != 0 || observe(r, err) != 0)
 		return -1;
 	double t2 = now_seconds();
 	int rc = cw_diff(plan, &r->inv, &r->st, &r->live, r->o->now, &r->o->filter);
+	check_before_apply(r, plan);
 	logf_(r->o, CW_LOG_DEBUG, "load %.3f s, observe %.3f s, diff %.3f s", t1 - t0, t2 - t1,
 	      now_seconds() - t2);
 	return rc;
@@ -615,10 +702,13 @@ static int build_bundle(run_ctx *r, const cw_certificate *cert, const cw_deploym
 	return 0;
 }
 
-static int verify_live(cw_target_handle *th, const char *slot, const char *want, cw_error *err)
+/* Confirms from outside that the slot serves `want`; hands back the slot's digest. */
+static int verify_live(cw_target_handle *th, const char *slot, const char *want,
+		       char digest[65], cw_error *err)
 {
 	cw_observation obs;
 	memset(&obs, 0, sizeof(obs));
+	digest[0] = '\0';
 	if (cw_th_verify(th, slot, &obs, err) != 0) {
 		cw_observation_release(&obs);
 		return -1;
@@ -626,6 +716,8 @@ static int verify_live(cw_target_handle *th, const char *slot, const char *want,
 	char fp[65] = "";
 	if (obs.present)
 		cw_sha256_hex(obs.cert.data, obs.cert.len, fp);
+	if (obs.digest && strlen(obs.digest) == 64)
+		memcpy(digest, obs.digest, 65);
 	cw_observation_release(&obs);
 	if (strcmp(fp, want))
 		return cw_error_set(err, CW_ETARGET,
@@ -635,7 +727,8 @@ static int verify_live(cw_target_handle *th, const char *slot, const char *want,
 }
 
 static void record(run_ctx *r, const char *target, const char *cert, cw_deploy_status status,
-		   const cw_issued *cur, const char *error, const cw_deployment *d)
+		   const cw_issued *cur, const char *error, const cw_deployment *d,
+		   const char *slot_digest)
 {
 	pthread_mutex_lock(&r->record_mu);
 	const cw_deploy_record *old = cw_state_deploy_record(&r->st, target, cert);
@@ -652,6 +745,8 @@ static void record(run_ctx *r, const char *target, const char *cert, cw_deploy_s
 		rec.attempts = old->attempts;
 	rec.last_error = (char *)error;
 	rec.updated = r->o->now;
+	if (slot_digest && strlen(slot_digest) == 64)
+		memcpy(rec.slot_digest, slot_digest, 65);
 	if (d && status == CW_DEPLOY_OK) {
 		rec.bound = d->bind;
 		rec.nbound = d->nbind;
@@ -679,7 +774,7 @@ static int run_deploy(run_ctx *r, cw_target_handle *th, const cw_action *a, cw_e
 		return cw_error_set(err, CW_EINTERNAL, "certificate '%s': nothing issued to deploy",
 				    a->name);
 	bundle_store bs;
-	record(r, a->target, a->name, CW_DEPLOY_STARTED, cur, NULL, NULL);
+	record(r, a->target, a->name, CW_DEPLOY_STARTED, cur, NULL, NULL, NULL);
 	int rc = build_bundle(r, cert, d, cur, a->live_fingerprint, &bs, err);
 	if (rc == 0)
 		rc = cw_th_deploy(th, &bs.b, err);
@@ -687,14 +782,15 @@ static int run_deploy(run_ctx *r, cw_target_handle *th, const cw_action *a, cw_e
 		rc = cw_th_bind(th, &bs.b, err);
 	if (rc == 0)
 		rc = cw_th_activate(th, err);
+	char digest[65] = "";
 	if (rc == 0)
-		rc = verify_live(th, a->name, cur->fingerprint, err);
+		rc = verify_live(th, a->name, cur->fingerprint, digest, err);
 	/* only once the new certificate is live does the old one go */
 	if (rc == 0 && a->live_fingerprint && strcmp(a->live_fingerprint, cur->fingerprint))
 		rc = cw_th_remove(th, a->name, a->live_fingerprint, err);
 	bundle_release(&bs);
 	record(r, a->target, a->name, rc == 0 ? CW_DEPLOY_OK : CW_DEPLOY_FAILED, cur,
-	       rc == 0 ? NULL : err->msg, d);
+	       rc == 0 ? NULL : err->msg, d, rc == 0 ? digest : NULL);
 	return rc;
 }
 
@@ -715,7 +811,7 @@ static int run_remove(run_ctx *r, cw_target_handle *th, const cw_action *a, cw_e
 	}
 	pthread_mutex_unlock(&r->record_mu);
 	record(r, a->target, a->name, rc == 0 ? CW_DEPLOY_REMOVED : CW_DEPLOY_FAILED,
-	       had ? &was : NULL, rc == 0 ? NULL : err->msg, NULL);
+	       had ? &was : NULL, rc == 0 ? NULL : err->msg, NULL, NULL);
 	free(was.serial);
 	return rc;
 }
@@ -763,7 +859,7 @@ static void deploy_target(deploy_job *job, const cw_target *t)
 			cw_error_set(&job->errors[i], open_err.code, "%s", open_err.msg);
 			if (a->kind == CW_ACT_DEPLOY) {
 				const cw_issued *cur = cw_state_current(&r->st, a->name);
-				record(r, t->name, a->name, CW_DEPLOY_FAILED, cur, open_err.msg, NULL);
+				record(r, t->name, a->name, CW_DEPLOY_FAILED, cur, open_err.msg, NULL, NULL);
 			}
 			continue;
 		}
@@ -834,10 +930,14 @@ static void reconcile_records(run_ctx *r)
 		const cw_deploy_record *rec = cw_state_deploy_record(&r->st, s->target, s->slot);
 		if (rec && (rec->status == CW_DEPLOY_FAILED || rec->status == CW_DEPLOY_STARTED))
 			continue;
-		/* already right, and no error from an earlier unreachable run to clear */
-		if (rec && !strcmp(rec->fingerprint, s->fingerprint) && !rec->last_error)
+		/* already right, no error from an earlier unreachable run to clear, and a slot
+		 * digest known (an older record gets the current one; a known one is never
+		 * replaced here: a difference is drift, and the plan redeploys) */
+		if (rec && !strcmp(rec->fingerprint, s->fingerprint) && !rec->last_error &&
+		    (rec->slot_digest[0] || !s->obs.digest))
 			continue;
-		record(r, s->target, s->slot, CW_DEPLOY_OK, cur, NULL, d);
+		record(r, s->target, s->slot, CW_DEPLOY_OK, cur, NULL, d,
+		       rec && rec->slot_digest[0] ? rec->slot_digest : s->obs.digest);
 	}
 }
 
@@ -861,8 +961,10 @@ static void record_unreachable(run_ctx *r)
 			rec.certificate = cert->name;
 			rec.status = old ? old->status : CW_DEPLOY_FAILED;
 			rec.serial = old ? old->serial : NULL;
-			if (old)
+			if (old) {
 				memcpy(rec.fingerprint, old->fingerprint, sizeof(rec.fingerprint));
+				memcpy(rec.slot_digest, old->slot_digest, sizeof(rec.slot_digest));
+			}
 			rec.attempts = (old ? old->attempts : 0) + 1;
 			rec.last_error = lt->error;
 			rec.updated = r->o->now;
@@ -1169,12 +1271,29 @@ static void run_exports(run_ctx *r, cw_plan *plan, int *action_ok, cw_apply_resu
 		cw_error e = { 0 };
 		if (!deps_ok(a, action_ok) || !cert)
 			cw_error_set(&e, CW_EINVAL, "skipped: certificate '%s' was not issued", a->name);
-		else
-			export_bundle(r, cert, &e);
+		else if (export_bundle(r, cert, &e) != 0)
+			record(r, "@export", a->name, CW_DEPLOY_FAILED,
+			       cw_state_current(&r->st, a->name), e.msg, NULL, NULL);
 		action_ok[i] = e.code == CW_OK;
 		add_result(res, a, action_ok[i], action_ok[i] ? NULL : e.msg);
 		logf_(r->o, action_ok[i] ? CW_LOG_INFO : CW_LOG_ERROR, "export %s%s%s", a->name,
 		      action_ok[i] ? "" : ": ", action_ok[i] ? "" : e.msg);
+	}
+}
+
+/* Records on targets that left the inventory: the plan warned once; certwright cannot
+ * reach them any more, so it forgets them rather than warn on every run. */
+static void forget_removed_targets(run_ctx *r)
+{
+	for (size_t i = 0; i < r->st.ndeploys; i++) {
+		const cw_deploy_record *rec = &r->st.deploys[i];
+		if (rec->status == CW_DEPLOY_REMOVED || rec->target[0] == '@' ||
+		    cw_inventory_target(&r->inv, rec->target))
+			continue;
+		char *target = cw_xstrdup(rec->target), *cert = cw_xstrdup(rec->certificate);
+		record(r, target, cert, CW_DEPLOY_REMOVED, NULL, NULL, NULL, NULL);
+		free(target);
+		free(cert);
 	}
 }
 
@@ -1284,6 +1403,8 @@ int cw_engine_apply(const cw_options *o, const cw_plan *saved, cw_apply_result *
 	int *action_ok = cw_xcalloc(plan->n + 1, sizeof(int));
 	reconcile_records(&r);
 	record_unreachable(&r);
+	if (!o->filter.nonly_targets && !o->filter.nonly_certificates)
+		forget_removed_targets(&r);
 	for (size_t i = 0; i < plan->n; i++) {
 		cw_action *a = &plan->actions[i];
 		if (a->kind != CW_ACT_CREATE_CA && a->kind != CW_ACT_RENEW_CA)

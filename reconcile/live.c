@@ -233,7 +233,8 @@ static void live_digest(cw_live *l)
 		cw_buf_addf(&b, "T %s %d\n", l->targets[t].name, l->targets[t].ok);
 	for (size_t i = 0; i < l->nslots; i++) {
 		const cw_live_slot *s = &l->slots[i];
-		cw_buf_addf(&b, "S %s %s %d %s", s->target, s->slot, s->ok, s->fingerprint);
+		cw_buf_addf(&b, "S %s %s %d %s %s", s->target, s->slot, s->ok, s->fingerprint,
+			    s->obs.digest ? s->obs.digest : "-");
 		for (size_t j = 0; j < s->obs.nbound; j++)
 			cw_buf_addf(&b, " %s", s->obs.bound[j]);
 		cw_buf_adds(&b, "\n");

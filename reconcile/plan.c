@@ -102,7 +102,8 @@ size_t cw_plan_blocking_errors(const cw_plan *p)
 	size_t n = 0;
 	for (size_t i = 0; i < p->diags.n; i++)
 		if (p->diags.items[i].severity == CW_SEV_ERROR &&
-		    strncmp(p->diags.items[i].code, "target.", 7))
+		    strncmp(p->diags.items[i].code, "target.", 7) &&
+		    strncmp(p->diags.items[i].code, "export.", 7))
 			n++;
 	return n;
 }

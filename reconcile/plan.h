@@ -75,8 +75,9 @@ void cw_plan_add_step(cw_plan *p, size_t action, const char *step);
 /* Number of actions of a kind; kind -1 = all. */
 size_t cw_plan_count(const cw_plan *p, int kind);
 
-/* Errors that stop apply: every error except those about one target ("target.*"), which
- * only skip that target's work so a failing host never stops the others. */
+/* Errors that stop apply: every error except those about one target ("target.*") or one
+ * client bundle ("export.*"), which only skip that work so a failing host never stops
+ * the others. */
 size_t cw_plan_blocking_errors(const cw_plan *p);
 
 /* Renderings. text: color=1 adds ANSI colours (only when stdout is a terminal). */

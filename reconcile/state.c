@@ -495,6 +495,8 @@ static json_t *deploy_to_json(const cw_deploy_record *r, const char **bad)
 	jw_id(&w, "status", cw_deploy_status_name(r->status));
 	jw_id(&w, "serial", r->serial);
 	jw_id(&w, "fingerprint", r->fingerprint[0] ? r->fingerprint : NULL);
+	if (r->slot_digest[0])
+		jw_id(&w, "slot_digest", r->slot_digest);
 	jw_int(&w, "attempts", r->attempts);
 	jw_text(&w, "last_error", r->last_error);
 	jw_time(&w, "updated", r->updated);
@@ -722,6 +724,9 @@ static const char *deploy_from_json(json_t *obj, cw_deploy_record *d)
 	free(status);
 	d->serial = jr_str(&r, "serial", 0);
 	jr_fingerprint(&r, "fingerprint", d->fingerprint);
+	const char *sd = json_string_value(json_object_get(obj, "slot_digest"));
+	if (sd && strlen(sd) == 64)
+		memcpy(d->slot_digest, sd, 65);
 	d->attempts = (int)jr_int(&r, "attempts");
 	d->last_error = jr_str(&r, "last_error", 0);
 	d->updated = jr_time(&r, "updated", 1);
@@ -998,6 +1003,8 @@ static void canon_deploy(cw_buf *b, const cw_deploy_record *r)
 	canon_u64(b, (uint64_t)r->status);
 	canon_str(b, r->serial);
 	canon_str(b, r->fingerprint);
+	if (r->slot_digest[0])  /* only when set: digests of older records stay as they were */
+		canon_str(b, r->slot_digest);
 	canon_u64(b, (uint64_t)(int64_t)r->attempts);
 	canon_str(b, r->last_error);
 	canon_u64(b, (uint64_t)r->updated);

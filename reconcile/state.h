@@ -53,6 +53,8 @@ typedef struct {
 	cw_deploy_status status;
 	char *serial;             /* what we deployed or tried to */
 	char fingerprint[65];
+	char slot_digest[65];     /* the target's digest of the rest of the slot after the
+				   * verified deploy ("" = the type cannot tell) */
 	int attempts;             /* consecutive failed attempts; 0 after success */
 	char *last_error;         /* NULL after success */
 	time_t updated;

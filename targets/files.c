@@ -531,11 +531,12 @@ static int read_fd(const files_target *t, int fd, const char *path, cw_buf *out,
 	}
 }
 
-/* Reads path whole. A missing file is *exists = 0, not an error; anything else that
- * stops us reading is, naming the path. O_NONBLOCK keeps a FIFO from hanging us, and
- * reading the descriptor we checked leaves no window for a swap. */
+/* Reads path whole, and its permission bits into *mode when mode is not NULL. A missing
+ * file is *exists = 0, not an error; anything else that stops us reading is, naming the
+ * path. O_NONBLOCK keeps a FIFO from hanging us, and reading the descriptor we checked
+ * leaves no window for a swap. */
 static int read_if_exists(const files_target *t, const char *path, cw_buf *out, int *exists,
-			  cw_error *err)
+			  mode_t *mode, cw_error *err)
 {
 	*exists = 0;
 	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
@@ -550,6 +551,8 @@ static int read_if_exists(const files_target *t, const char *path, cw_buf *out, 
 		rc = cw_error_set(err, CW_EIO, "target '%s': %s is not a regular file", t->name, path);
 	else
 		rc = read_fd(t, fd, path, out, err);
+	if (rc == 0 && mode)
+		*mode = st.st_mode & 07777;
 	close(fd);
 	*exists = rc == 0;
 	return rc;
@@ -628,7 +631,7 @@ static int observe_cert(const files_target *t, const char *slot, cw_observation 
 	char *path = slot_path(t, FILE_CERT, slot);
 	cw_buf raw = CW_BUF_INIT;
 	int exists;
-	int rc = read_if_exists(t, path, &raw, &exists, err);
+	int rc = read_if_exists(t, path, &raw, &exists, NULL, err);
 	if (rc == 0 && exists && raw.len == 0)
 		add_note(obs, "%s is empty", path);
 	else if (rc == 0 && exists)
@@ -647,7 +650,7 @@ static int observe_chain(const files_target *t, const char *slot, cw_observation
 		return 0;
 	cw_buf raw = CW_BUF_INIT;
 	int exists;
-	int rc = read_if_exists(t, path, &raw, &exists, err);
+	int rc = read_if_exists(t, path, &raw, &exists, NULL, err);
 	if (rc == 0 && exists)
 		pem_certificates(&raw, &obs->chain, &obs->nchain);
 	if (k == FILE_FULLCHAIN && obs->nchain) {
@@ -674,19 +677,78 @@ static void observe_key(const files_target *t, const char *slot, cw_observation 
 	free(path);
 }
 
+/* The files of the slot besides the certificate, in the order they enter the digest.
+ * The CRL file is not among them: it belongs to an authority, not to a slot. */
+static const file_kind digest_order[] = { FILE_KEY, FILE_CHAIN, FILE_FULLCHAIN, FILE_CA };
+
+/* One line of the digest listing: "<kind> unmanaged" (this configuration writes no such
+ * file), "<kind> absent", or "<kind> <mode> <sha256 of the content>". The mode is in on
+ * purpose: a key made world-readable is drift, like a key deleted. */
+static int digest_line(const files_target *t, file_kind k, const char *slot, cw_buf *listing,
+		       cw_error *err)
+{
+	const char *kind = file_kinds[k].setting;
+	char *path = slot_path(t, k, slot);
+	if (!path) {
+		cw_buf_addf(listing, "%s unmanaged\n", kind);
+		return 0;
+	}
+	cw_buf raw = CW_BUF_INIT;
+	int exists;
+	mode_t mode = 0;
+	int rc = read_if_exists(t, path, &raw, &exists, &mode, err);
+	if (rc == 0 && !exists) {
+		cw_buf_addf(listing, "%s absent\n", kind);
+	} else if (rc == 0) {
+		char sha[65];
+		cw_sha256_hex(raw.buf ? raw.buf : "", raw.len, sha);
+		cw_buf_addf(listing, "%s %04o %s\n", kind, (unsigned)mode, sha);
+	}
+	cw_buf_release_secret(&raw);   /* it may have held the private key */
+	free(path);
+	return rc;
+}
+
+/* obs->digest: SHA-256 of a canonical listing of what this configuration wants (modes,
+ * format) and what the slot's other files hold. The wanted part comes first so that
+ * changing key_mode, cert_mode or format in the inventory changes the digest, and the
+ * engine redeploys to apply it. Nothing in it depends on the slot name or the folder:
+ * the same files under the same settings give the same digest. */
+static int observe_digest(const files_target *t, const char *slot, cw_observation *obs,
+			  cw_error *err)
+{
+	cw_buf listing = CW_BUF_INIT;
+	cw_buf_addf(&listing, "certwright files slot 1\nwant cert_mode %04o key_mode %04o format %s\n",
+		    (unsigned)(t->cert_mode & 07777), (unsigned)(t->key_mode & 07777),
+		    t->der ? "der" : "pem");
+	int rc = 0;
+	for (size_t i = 0; rc == 0 && i < sizeof(digest_order) / sizeof(digest_order[0]); i++)
+		rc = digest_line(t, digest_order[i], slot, &listing, err);
+	if (rc == 0) {
+		obs->digest = cw_xmalloc(65);
+		cw_sha256_hex(listing.buf, listing.len, obs->digest);
+	}
+	cw_buf_release(&listing);
+	return rc;
+}
+
 static int files_observe(void *h, const char *slot, cw_observation *obs, cw_error *err)
 {
 	files_target *t = h;
 	memset(obs, 0, sizeof(*obs));
 	obs->key_present = -1;
 	if (check_slot(t, slot, err) != 0 || observe_cert(t, slot, obs, err) != 0 ||
-	    observe_chain(t, slot, obs, err) != 0) {
-		cw_observation_release(obs);
-		obs->key_present = -1;
-		return -1;
-	}
+	    observe_chain(t, slot, obs, err) != 0)
+		goto fail;
 	observe_key(t, slot, obs);
+	/* Without a certificate there is nothing deployed to compare with: digest stays NULL. */
+	if (obs->present && observe_digest(t, slot, obs, err) != 0)
+		goto fail;
 	return 0;
+fail:
+	cw_observation_release(obs);
+	obs->key_present = -1;
+	return -1;
 }
 
 static int files_verify(void *h, const char *slot, cw_observation *obs, cw_error *err)

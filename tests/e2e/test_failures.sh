@@ -68,28 +68,28 @@ check "saved plan file exists" test -s "$T/plan.json"
 cp "$OUT/healthy/good.crt" "$T/good.crt.bak"
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=intruder \
   -keyout "$T/intruder.key" -out "$OUT/healthy/good.crt" -days 1 2>/dev/null
-cw --now +70d apply --plan "$T/plan.json"; expect_rc 1 "stale plan (target changed) refused"
+cw --now +70d apply --allow-now --plan "$T/plan.json"; expect_rc 1 "stale plan (target changed) refused"
 check "message says stale" out_has "stale"
 cp "$T/good.crt.bak" "$OUT/healthy/good.crt"
 sed -i 's/lifetime: 3650d/lifetime: 3600d/' "$REPO/inventory/failing.yaml"
-cw --now +70d apply --plan "$T/plan.json"; expect_rc 1 "stale plan (inventory changed) refused"
+cw --now +70d apply --allow-now --plan "$T/plan.json"; expect_rc 1 "stale plan (inventory changed) refused"
 check "message names the inventory" out_has "inventory changed"
 git -C "$REPO" checkout -q -- inventory
-cw --now +70d apply --plan "$T/plan.json"; expect_rc 0 "fresh saved plan applies"
+cw --now +70d apply --allow-now --plan "$T/plan.json"; expect_rc 0 "fresh saved plan applies"
 
 # 4. two applies never run at once
 flock "$CERTWRIGHT_KEYSTORE/lock" sleep 5 &
 lockpid=$!
 sleep 0.5
-cw --now +140d apply;              expect_rc 1 "apply refused while another holds the lock"
+cw --now +140d apply --allow-now;              expect_rc 1 "apply refused while another holds the lock"
 check "message says locked" out_has "lock"
 wait "$lockpid" || true
 
 # 5. a wrong passphrase changes nothing
 before=$(tree_digest "$CERTWRIGHT_KEYSTORE" "$OUT")
-CERTWRIGHT_PASSPHRASE=wrong cw --now +140d apply; expect_rc 1 "wrong passphrase refused"
+CERTWRIGHT_PASSPHRASE=wrong cw --now +140d apply --allow-now; expect_rc 1 "wrong passphrase refused"
 check "message says passphrase" out_has "passphrase"
 check "wrong passphrase changed nothing" test "$(tree_digest "$CERTWRIGHT_KEYSTORE" "$OUT")" = "$before"
-env -u CERTWRIGHT_PASSPHRASE "$CERTWRIGHT" -C "$REPO" --now +140d apply >"$T/last.out" 2>&1 && RC=0 || RC=$?
+env -u CERTWRIGHT_PASSPHRASE "$CERTWRIGHT" -C "$REPO" --now +140d apply --allow-now >"$T/last.out" 2>&1 && RC=0 || RC=$?
 expect_rc 1 "missing passphrase refused"
 check "message tells how to give it" out_has "CERTWRIGHT_PASSPHRASE"

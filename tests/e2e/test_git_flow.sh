@@ -22,7 +22,7 @@ check "error names the revision" out_has "no-such-rev"
 echo "# local notes" >"$REPO/NOTES.md"
 echo "# unrelated" >>"$REPO/inventory/basic.yaml"
 git -C "$REPO" stash -q -- inventory/basic.yaml 2>/dev/null || git -C "$REPO" checkout -q -- inventory/basic.yaml
-cw --now +70d apply;                     expect_rc 0 "renewal apply"
+cw --now +70d apply --allow-now;                     expect_rc 0 "renewal apply"
 check "last commit touches only the report folder" bash -c \
   "git -C '$REPO' show --name-only --format= HEAD | grep -v '^certwright-state/' | grep -q . && exit 1 || exit 0"
 check "untracked local file left alone" bash -c "git -C '$REPO' status --porcelain | grep -q '?? NOTES.md'"
@@ -32,14 +32,14 @@ check "commit message lists the actions" bash -c "git -C '$REPO' log -1 --format
 git init -q --bare -b main "$T/remote.git"
 git -C "$REPO" remote add origin "$T/remote.git"
 git -C "$REPO" push -q -u origin main
-cw --now +140d apply --push;             expect_rc 0 "apply --push"
+cw --now +140d apply --allow-now --push;             expect_rc 0 "apply --push"
 check "remote has the report commit" test "$(git -C "$T/remote.git" rev-parse main)" = "$(git -C "$REPO" rev-parse HEAD)"
 
 git clone -q "$T/remote.git" "$T/other"
 echo "# a colleague's change" >"$T/other/CHANGELOG.md"
 git -C "$T/other" add CHANGELOG.md && git -C "$T/other" commit -qm "colleague: changelog"
 git -C "$T/other" push -q origin main
-cw --now +210d apply --push;             expect_rc 0 "apply --push after the remote moved"
+cw --now +210d apply --allow-now --push;             expect_rc 0 "apply --push after the remote moved"
 check "colleague's commit is kept on the remote" bash -c "git -C '$T/remote.git' log --format=%s main | grep -q 'colleague: changelog'"
 check "report commit is on top of it" bash -c "git -C '$T/remote.git' log -1 --format=%s main | grep -q '^certwright'"
 check "local branch matches the remote" test "$(git -C "$T/remote.git" rev-parse main)" = "$(git -C "$REPO" rev-parse HEAD)"

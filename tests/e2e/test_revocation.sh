@@ -85,12 +85,12 @@ check "user2 removed from clients but not revoked" bash -c "[ ! -e '$OUT/clients
 # 5. superseded: only after the replacement is verified on every target
 old_server=$(openssl x509 -in "$OUT/router/server.crt" -noout -serial | cut -d= -f2)
 reload_script 'echo "router refused" >&2; exit 1'
-cw --now +70d apply;                            expect_rc 1 "renewal whose deploy fails"
+cw --now +70d apply --allow-now;                            expect_rc 1 "renewal whose deploy fails"
 check "old server certificate NOT revoked while its replacement is not live" bash -c "! openssl crl -in '$REPO/certwright-state/authorities/vpn-ca.crl.pem' -noout -text | grep -q '$old_server'"
 reload_script 'exit 0'
 cw --now +70d plan;                             expect_rc 2 "plan retries and then revokes"
 check "plan: revoke superseded after the deploy" out_has "superseded"
-cw --now +70d apply;                            expect_rc 0 "apply: deploy verified, then superseded revoked"
+cw --now +70d apply --allow-now;                            expect_rc 0 "apply: deploy verified, then superseded revoked"
 check "old server certificate now in the CRL as superseded" bash -c "crl=\$(openssl crl -in '$CRL' -noout -text); echo \"\$crl\" | grep -q '$old_server' && echo \"\$crl\" | grep -q 'Superseded'"
 # issued under --now +70d: verify at that time
 check "new server certificate passes -crl_check" \
@@ -101,7 +101,7 @@ n=$(crl_number "$CRL")
 cw --now +70d plan;                             expect_rc 0 "nothing due right after"
 cw --now +75d plan;                             expect_rc 2 "five days on the CRL is due"
 check "reason crl-due" out_has "crl-due"
-cw --now +75d apply;                            expect_rc 0 "CRL renewed"
+cw --now +75d apply --allow-now;                            expect_rc 0 "CRL renewed"
 check "CRL number increased" test "$(crl_number "$CRL")" -gt "$n"
 check "nextUpdate is 7 days after the new thisUpdate" bash -c \
   "t=\$(openssl crl -in '$CRL' -noout -lastupdate | cut -d= -f2); u=\$(openssl crl -in '$CRL' -noout -nextupdate | cut -d= -f2); [ \$(( \$(date -d \"\$u\" +%s) - \$(date -d \"\$t\" +%s) )) -eq \$((7*86400 + 300)) ]"
@@ -110,14 +110,14 @@ check "nextUpdate is 7 days after the new thisUpdate" bash -c \
 sed -i '/^  server:/a\    revoked: { reason: affiliation-changed }' "$INV"; commit_inv "revoke server"
 reload_script "touch '$T/reload-started'; sleep 60"
 rm -f "$T/reload-started"
-"$CERTWRIGHT" -C "$REPO" --now +75d apply >"$T/killed.out" 2>&1 &
+"$CERTWRIGHT" -C "$REPO" --now +75d apply --allow-now >"$T/killed.out" 2>&1 &
 pid=$!
 for _ in $(seq 1 200); do [ -e "$T/reload-started" ] && break; sleep 0.1; done
 check "apply reached the router's reload" test -e "$T/reload-started"
 kill -9 "$pid"; wait "$pid" 2>/dev/null || true
 pkill -f "$T/reload.sh" || true
 reload_script 'exit 0'
-cw --now +75d apply;                            expect_rc 0 "the next run converges"
+cw --now +75d apply --allow-now;                            expect_rc 0 "the next run converges"
 cw --now +75d plan;                             expect_rc 0 "and nothing is left"
 server_serial=$(openssl x509 -in "$T/user1.crt" -noout -serial | cut -d= -f2)
 cur=$(python3 -c "import json; d=json.load(open('$REPO/certwright-state/certificates/server.json')); print(d['revocations'][0]['serial'])")

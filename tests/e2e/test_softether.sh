@@ -57,7 +57,7 @@ check "server serves ours again" test "$(live_fp)" = "$(issued_fp)"
 before=$(issued_fp)
 cw --now +70d plan;              expect_rc 2 "plan 70 days on renews"
 check "reason is renewal-due" out_has "renewal-due"
-cw --now +70d apply;             expect_rc 0 "apply renews, deploys, verifies"
+cw --now +70d apply --allow-now;             expect_rc 0 "apply renews, deploys, verifies"
 check "a new certificate is live" bash -c "[ '$(live_fp)' = \"\$(python3 -c \"import json; print(json.load(open('$REPO/certwright-state/certificates/vpn.json'))['fingerprint'])\")\" ] && [ \"\$(python3 -c \"import json; print(json.load(open('$REPO/certwright-state/certificates/vpn.json'))['fingerprint'])\")\" != '$before' ]"
 
 # a wrong password: clear error, exit 1, the files target still converges, the report says both
@@ -65,7 +65,7 @@ sed -i 's/"DNS:web.example.test"/"DNS:web.example.test", "DNS:www.example.test"/
 git -C "$REPO" commit -qam "web: second name"
 openssl req -x509 -newkey rsa:2048 -nodes -subj /CN=by-hand-2 -keyout "$T/hand.key" -out "$T/hand.pem" -days 2 2>/dev/null
 vpncmd_as_admin ServerCertSet "/LOADCERT:$T/hand.pem" "/LOADKEY:$T/hand.key" >/dev/null
-SOFTETHER_ADMIN_PASSWORD=wrong-password cw --now +70d apply
+SOFTETHER_ADMIN_PASSWORD=wrong-password cw --now +70d apply --allow-now
 expect_rc 1 "apply with a wrong admin password exits 1"
 check "error says wrong admin password" out_has "wrong admin password"
 check "the password never appears in the output" bash -c "! grep -q 'wrong-password' '$T/last.out' '$T/last.err'"
@@ -74,7 +74,7 @@ check "files target converged in the same run" bash -c \
 check "report records the softether failure" bash -c \
   "grep -q '\"status\": \"failed\"' '$REPO/certwright-state/certificates/vpn.json' || grep -q 'wrong admin password' '$REPO/certwright-state/certificates/vpn.json'"
 check "report records the files success" grep -q '"status": "ok"' "$REPO/certwright-state/certificates/web.json"
-cw --now +70d apply;             expect_rc 0 "with the right password it converges"
+cw --now +70d apply --allow-now;             expect_rc 0 "with the right password it converges"
 
 # an ECDSA or RSA-1024 certificate aimed at it: refused at plan time, server untouched
 served=$(live_fp)
@@ -82,7 +82,7 @@ sed -i '/^  vpn:/,/^  web:/ s/key: rsa-2048/key: ecdsa-p256/' "$REPO/inventory/s
 cw --now +70d plan;              expect_rc 1 "plan refuses an ECDSA certificate for this server"
 check "error names certificate, target and rule" bash -c \
   "grep -q \"certificate 'vpn'\" '$T/last.err' '$T/last.out' && grep -q \"softether\" '$T/last.err' '$T/last.out' && grep -q 'target.key-type' '$T/last.err' '$T/last.out'"
-cw --now +70d apply;             expect_rc 1 "apply does not deploy it either"
+cw --now +70d apply --allow-now;             expect_rc 1 "apply does not deploy it either"
 check "server untouched" test "$(live_fp)" = "$served"
 sed -i '/^  vpn:/,/^  web:/ s/key: ecdsa-p256/key: rsa-1024/' "$REPO/inventory/softether.yaml"
 cw --now +70d plan;              expect_rc 1 "plan refuses RSA-1024 for SoftEther"
@@ -105,7 +105,7 @@ start_server
 n_before=$(issued_count)
 cw --now +140d plan >/dev/null;  expect_rc 2 "140 days on: renewal due"
 kill -STOP "$(cat "$SRV/pid")"    # the server hangs: apply is stuck in vpncmd...
-"$CERTWRIGHT" -C "$REPO" --now +140d apply >"$T/killed.out" 2>&1 &
+"$CERTWRIGHT" -C "$REPO" --now +140d apply --allow-now >"$T/killed.out" 2>&1 &
 apid=$!
 sleep 2
 kill -9 "$(cat "$SRV/pid")"       # ...and then it dies
@@ -113,7 +113,7 @@ wait "$apid" && RC=0 || RC=$?
 expect_rc 1 "apply whose server died exits 1"
 check "renewal issued exactly once" test "$(issued_count)" = "$((n_before + 1))"
 stop_server; start_server          # a fresh server: it lost everything
-cw --now +140d apply;            expect_rc 0 "next run converges"
+cw --now +140d apply --allow-now;            expect_rc 0 "next run converges"
 check "no second issuance" test "$(issued_count)" = "$((n_before + 1))"
 check "server serves the renewed certificate" test "$(live_fp)" = "$(issued_fp)"
 cw --now +140d plan;             expect_rc 0 "converged"

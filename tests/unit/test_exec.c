@@ -1,4 +1,5 @@
-/* test_exec — cw_exec: status, capture, caps, timeouts, process groups, stdin, fd hygiene. */
+/* test_exec — cw_exec: status, capture, caps, timeouts, process groups, stdin, fd hygiene,
+ * stop requests (cancel.h). */
 #include "testutil.h"
 
 #include <errno.h>
@@ -12,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/cancel.h"
 #include "common/exec.h"
 
 static cw_exec_opts opts_for(const char *const *argv, int timeout_ms)
@@ -422,6 +424,179 @@ static void test_parallel_threads_keep_their_output(void **state)
 	}
 }
 
+/* ---- stop requests (cancel.h) ---- */
+
+static int reset_cancel(void **state)
+{
+	cw_cancel_reset();
+	return 0;
+}
+
+/* What cmd's SIGTERM handler does, from another thread after a delay. */
+typedef struct {
+	int delay_ms;
+	double requested_at;
+	pthread_t thread;
+} canceller;
+
+static void *cancel_after_delay(void *arg)
+{
+	canceller *c = arg;
+	usleep((useconds_t)c->delay_ms * 1000);
+	c->requested_at = monotonic_seconds();
+	cw_cancel_request(SIGTERM);
+	return NULL;
+}
+
+static void start_canceller(canceller *c, int delay_ms)
+{
+	c->delay_ms = delay_ms;
+	c->requested_at = 0;
+	assert_int_equal(pthread_create(&c->thread, NULL, cancel_after_delay, c), 0);
+}
+
+static void expect_interrupted(const cw_error *err, const char *program, int signo)
+{
+	char want[128];
+	snprintf(want, sizeof(want), "%s: interrupted (signal %d)", program, signo);
+	assert_int_equal(err->code, CW_ETARGET);
+	assert_string_equal(err->msg, want);
+}
+
+/* The reported bug: SIGTERM during a reload command left the command running.
+ * Far from its own timeout, the program is stopped soon after the request. */
+static void test_cancel_stops_running_program(void **state)
+{
+	const char *argv[] = { "sleep", "30", NULL };
+	cw_exec_opts o = opts_for(argv, 60000);
+	cw_exec_result res;
+	cw_error err = { 0 };
+	canceller c;
+	double t0 = monotonic_seconds();
+	start_canceller(&c, 200);
+	assert_int_equal(cw_exec(&o, &res, &err), -1);
+	double done = monotonic_seconds();
+	assert_int_equal(pthread_join(c.thread, NULL), 0);
+	expect_interrupted(&err, "sleep", SIGTERM);
+	assert_true(done - t0 < 1.5);
+	/* noticed within a poll slice, plus the moment sleep takes to die of SIGTERM */
+	assert_true(done - c.requested_at < 0.5);
+	assert_int_equal(res.timed_out, 0);
+	assert_int_equal(res.exited, 0);
+	assert_int_equal(res.signaled, SIGTERM);
+	cw_exec_result_release(&res);
+}
+
+/* Like a timeout, a stop reaches the whole process group, not only the shell. */
+static void test_cancel_kills_grandchild(void **state)
+{
+	const char *argv[] = { "sh", "-c", "sleep 30 & echo $!; wait", NULL };
+	cw_exec_opts o = opts_for(argv, 60000);
+	cw_exec_result res;
+	cw_error err = { 0 };
+	canceller c;
+	double t0 = monotonic_seconds();
+	start_canceller(&c, 300);
+	assert_int_equal(cw_exec(&o, &res, &err), -1);
+	double took = monotonic_seconds() - t0;
+	assert_int_equal(pthread_join(c.thread, NULL), 0);
+	assert_non_null(strstr(err.msg, "interrupted"));
+	assert_true(took < 0.3 + 1.5);
+	pid_t grandchild = (pid_t)atol(res.out.buf);
+	assert_true(grandchild > 1);
+	assert_true(process_gone(grandchild));
+	cw_exec_result_release(&res);
+}
+
+/* A program that ignores SIGTERM gets SIGKILL after the same one-second grace. */
+static void test_cancel_escalates_to_sigkill(void **state)
+{
+	const char *argv[] = { "sh", "-c", "trap '' TERM; sleep 30", NULL };
+	cw_exec_opts o = opts_for(argv, 60000);
+	cw_exec_result res;
+	cw_error err = { 0 };
+	canceller c;
+	start_canceller(&c, 200);
+	assert_int_equal(cw_exec(&o, &res, &err), -1);
+	double done = monotonic_seconds();
+	assert_int_equal(pthread_join(c.thread, NULL), 0);
+	expect_interrupted(&err, "sh", SIGTERM);
+	assert_int_equal(res.signaled, SIGKILL);
+	assert_true(done - c.requested_at >= 1.0);
+	assert_true(done - c.requested_at < 1.5);
+	cw_exec_result_release(&res);
+}
+
+/* Once a stop was requested nothing new starts. The program ignores SIGTERM and
+ * creates the marker at once, so had it been started (even if then stopped) the
+ * marker would exist. The second run, after the reset, shows that it would. */
+static void test_cancel_before_start_refuses(void **state)
+{
+	char *dir = tu_tempdir();
+	char marker[4096];
+	snprintf(marker, sizeof(marker), "%s/started", dir);
+	const char *argv[] = { "sh", "-c", "trap '' TERM; touch \"$0\"", marker, NULL };
+	cw_exec_opts o = opts_for(argv, 5000);
+	cw_exec_result res;
+	cw_error err = { 0 };
+	cw_cancel_request(SIGINT);
+	assert_int_equal(cw_exec(&o, &res, &err), -1);
+	expect_interrupted(&err, "sh", SIGINT);
+	assert_int_equal(res.exited, 0);
+	assert_int_equal(res.signaled, 0);
+	assert_true(res.seconds < 0.5);   /* no kill grace: there was nothing to kill */
+	assert_int_equal(access(marker, F_OK), -1);
+	assert_int_equal(errno, ENOENT);
+	cw_exec_result_release(&res);
+
+	cw_cancel_reset();
+	cw_error_clear(&err);
+	assert_int_equal(cw_exec(&o, &res, &err), 0);
+	assert_int_equal(res.status, 0);
+	assert_int_equal(access(marker, F_OK), 0);
+	cw_exec_result_release(&res);
+	tu_rmtree(dir);
+	free(dir);
+}
+
+typedef struct {
+	pthread_t thread;
+	int rc;
+	cw_error err;
+	double done;
+} sleeper;
+
+static void *run_sleeper(void *arg)
+{
+	sleeper *s = arg;
+	const char *argv[] = { "sleep", "30", NULL };
+	cw_exec_opts o = opts_for(argv, 60000);
+	cw_exec_result res;
+	s->rc = cw_exec(&o, &res, &s->err);
+	s->done = monotonic_seconds();
+	cw_exec_result_release(&res);
+	return NULL;
+}
+
+/* Target workers run programs side by side: one request stops them all. */
+static void test_cancel_stops_parallel_runs(void **state)
+{
+	enum { N = 4 };
+	sleeper s[N];
+	memset(s, 0, sizeof(s));
+	for (int i = 0; i < N; i++)
+		assert_int_equal(pthread_create(&s[i].thread, NULL, run_sleeper, &s[i]), 0);
+	usleep(300000);
+	double requested = monotonic_seconds();
+	cw_cancel_request(SIGTERM);
+	for (int i = 0; i < N; i++) {
+		assert_int_equal(pthread_join(s[i].thread, NULL), 0);
+		assert_int_equal(s[i].rc, -1);
+		expect_interrupted(&s[i].err, "sleep", SIGTERM);
+		assert_true(s[i].done - requested < 1.0);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -444,6 +619,11 @@ int main(void)
 		cmocka_unit_test(test_blocked_signals_not_inherited),
 		cmocka_unit_test(test_bad_options),
 		cmocka_unit_test(test_parallel_threads_keep_their_output),
+		cmocka_unit_test_setup_teardown(test_cancel_stops_running_program, reset_cancel, reset_cancel),
+		cmocka_unit_test_setup_teardown(test_cancel_kills_grandchild, reset_cancel, reset_cancel),
+		cmocka_unit_test_setup_teardown(test_cancel_escalates_to_sigkill, reset_cancel, reset_cancel),
+		cmocka_unit_test_setup_teardown(test_cancel_before_start_refuses, reset_cancel, reset_cancel),
+		cmocka_unit_test_setup_teardown(test_cancel_stops_parallel_runs, reset_cancel, reset_cancel),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

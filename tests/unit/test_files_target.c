@@ -540,6 +540,293 @@ static void test_observe_unreadable_is_an_error(void **state)
 	free(crt);
 }
 
+/* ---- the slot's digest: everything besides the leaf ---- */
+
+/* What observe() reports as the slot's digest right now (caller frees), or NULL. */
+static char *observed_digest(fixture *f, const char *slot)
+{
+	cw_observation obs;
+	cw_error err = { 0 };
+	assert_int_equal(cw_files_target.observe(f->h, slot, &obs, &err), 0);
+	char *digest = obs.digest ? strdup(obs.digest) : NULL;
+	cw_observation_release(&obs);
+	return digest;
+}
+
+static void assert_digest_shape(const char *digest)
+{
+	assert_non_null(digest);
+	assert_int_equal(strlen(digest), 64);
+	assert_int_equal(strspn(digest, "0123456789abcdef"), 64);
+}
+
+/* The slot's digest now differs from before (and is well formed). */
+static void assert_digest_changed(fixture *f, const char *before)
+{
+	char *now = observed_digest(f, "mail");
+	assert_digest_shape(now);
+	assert_string_not_equal(now, before);
+	free(now);
+}
+
+static void assert_digest_same(fixture *f, const char *slot, const char *before)
+{
+	char *now = observed_digest(f, slot);
+	assert_non_null(now);
+	assert_string_equal(now, before);
+	free(now);
+}
+
+static void deploy_ok(fixture *f)
+{
+	cw_error err = { 0 };
+	assert_int_equal(cw_files_target.deploy(f->h, &f->bundle, &err), 0);
+}
+
+/* Closes the handle and opens the same folder with other settings. */
+static void fixture_reopen(fixture *f, const char *yaml_with_dir)
+{
+	cw_files_target.close(f->h);
+	f->h = NULL;
+	cw_node_free(f->config);
+	f->config = NULL;
+	fixture_open(f, yaml_with_dir);
+}
+
+static void rewrite_in(const char *dir, const char *name, const char *content)
+{
+	char *p = path_in(dir, name);
+	tu_write(p, content);
+	free(p);
+}
+
+static void unlink_in(const char *dir, const char *name)
+{
+	char *p = path_in(dir, name);
+	assert_int_equal(unlink(p), 0);
+	free(p);
+}
+
+static void chmod_in(const char *dir, const char *name, mode_t mode)
+{
+	char *p = path_in(dir, name);
+	assert_int_equal(chmod(p, mode), 0);
+	free(p);
+}
+
+/* Right after a deploy the digest is what every later look sees, verify() included. */
+static void test_digest_stable_after_deploy(void **state)
+{
+	fixture *f = *state;
+	fixture_open(f, full_config);
+	deploy_ok(f);
+	char *first = observed_digest(f, "mail");
+	assert_digest_shape(first);
+	assert_digest_same(f, "mail", first);
+	cw_observation obs;
+	cw_error err = { 0 };
+	assert_int_equal(cw_files_target.verify(f->h, "mail", &obs, &err), 0);
+	assert_string_equal(obs.digest, first);
+	cw_observation_release(&obs);
+	/* deploying the same bundle again rewrites identical files */
+	deploy_ok(f);
+	assert_digest_same(f, "mail", first);
+	free(first);
+}
+
+/* The user's report: a deleted, replaced or chmod'ed key was "No changes". */
+static void test_digest_tracks_key_file(void **state)
+{
+	fixture *f = *state;
+	fixture_open(f, full_config);
+	deploy_ok(f);
+	char *root = path_in(f->dir, "mailroot");
+	char *base = observed_digest(f, "mail");
+
+	chmod_in(root, "mail.key", 0644);
+	assert_digest_changed(f, base);
+	chmod_in(root, "mail.key", 0600);
+	assert_digest_same(f, "mail", base);   /* the mode alone made the difference */
+
+	cw_buf key2 = CW_BUF_INIT;
+	read_into(pki.dir, "leaf2.key", &key2);
+	rewrite_in(root, "mail.key", key2.buf);
+	chmod_in(root, "mail.key", 0600);
+	assert_digest_changed(f, base);
+	cw_buf_release_secret(&key2);
+
+	unlink_in(root, "mail.key");
+	assert_digest_changed(f, base);
+
+	deploy_ok(f);   /* what the engine does about it repairs it */
+	assert_digest_same(f, "mail", base);
+	free(base);
+	free(root);
+}
+
+static void test_digest_tracks_chain_fullchain_ca(void **state)
+{
+	static const char *const files[] = { "mail.chain.pem", "mail.fullchain.pem", "ca.der" };
+	fixture *f = *state;
+	fixture_open(f, full_config);
+	deploy_ok(f);
+	char *root = path_in(f->dir, "mailroot");
+	char *base = observed_digest(f, "mail");
+	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+		rewrite_in(root, files[i], "tampered\n");
+		chmod_in(root, files[i], 0640);
+		assert_digest_changed(f, base);
+		unlink_in(root, files[i]);
+		assert_digest_changed(f, base);
+		deploy_ok(f);
+		assert_digest_same(f, "mail", base);
+
+		chmod_in(root, files[i], 0600);   /* same content, other mode */
+		assert_digest_changed(f, base);
+		deploy_ok(f);
+		assert_digest_same(f, "mail", base);
+	}
+	free(base);
+	free(root);
+}
+
+/* Other files in the folder are not this slot's business — except a CA file shared by
+ * every slot, which this slot serves too. The CRL file belongs to an authority. */
+static void test_digest_ignores_other_files_and_slots(void **state)
+{
+	fixture *f = *state;
+	fixture_open(f, "path: @DIR@\ncrl: \"{authority}.crl\"\n"
+			"files: { chain: \"{name}.chain\", ca: ca.pem }\n");
+	deploy_ok(f);
+	char *base = observed_digest(f, "mail");
+	assert_digest_shape(base);
+
+	rewrite_in(f->dir, "notes.txt", "unrelated\n");
+	rewrite_in(f->dir, "mail.crt.bak", "an old copy\n");
+	assert_digest_same(f, "mail", base);
+
+	cw_error err = { 0 };
+	cw_blob crl = { (unsigned char *)"\x30\x03\x02\x01\x01", 5 };
+	assert_int_equal(cw_files_target.deploy_crl(f->h, "ops", &crl, &err), 0);
+	assert_true(exists_in(f->dir, "ops.crl"));
+	assert_digest_same(f, "mail", base);
+
+	/* another slot: its own files come and go, the shared CA stays the same */
+	fixture_bundle(f, "www", &pki.leaf2);
+	deploy_ok(f);
+	assert_digest_same(f, "mail", base);
+	/* the two slots hold the same key, chain and CA under the same settings: the digest
+	 * describes that situation, not the slot's name or its leaf */
+	char *www = observed_digest(f, "www");
+	assert_string_equal(www, base);
+	free(www);
+	unlink_in(f->dir, "www.key");
+	rewrite_in(f->dir, "www.chain", "tampered\n");
+	assert_digest_same(f, "mail", base);
+
+	/* the CA file is shared: when it changes, every slot serving it has drifted */
+	rewrite_in(f->dir, "ca.pem", "another root\n");
+	assert_digest_changed(f, base);
+	free(base);
+}
+
+/* key_mode, cert_mode and format changed in the inventory: the files on disk are what
+ * they were, but not what the configuration wants, so the digest moves and the engine
+ * redeploys; after that the digest is stable again. */
+static void test_digest_follows_settings(void **state)
+{
+	fixture *f = *state;
+	static const char base_cfg[] = "path: @DIR@\nkey_mode: \"0600\"\nfiles: { ca: ca.der }\n";
+	fixture_open(f, base_cfg);
+	deploy_ok(f);
+	char *base = observed_digest(f, "mail");
+
+	fixture_reopen(f, base_cfg);   /* the very same situation */
+	assert_digest_same(f, "mail", base);
+	fixture_reopen(f, "path: @DIR@\nformat: pem\nfiles: { ca: ca.der }\n");   /* the default, spelled out */
+	assert_digest_same(f, "mail", base);
+	fixture_reopen(f, "path: @DIR@\ncert_mode: \"0640\"\nfiles: { ca: ca.der }\n");
+	assert_digest_changed(f, base);
+	fixture_reopen(f, "path: @DIR@\nformat: der\nfiles: { ca: ca.der }\n");
+	assert_digest_changed(f, base);
+
+	fixture_reopen(f, "path: @DIR@\nkey_mode: \"0640\"\nfiles: { ca: ca.der }\n");
+	assert_digest_changed(f, base);
+	deploy_ok(f);
+	assert_int_equal(mode_of(f->dir, "mail.key"), 0640);
+	char *after = observed_digest(f, "mail");
+	assert_string_not_equal(after, base);
+	assert_digest_same(f, "mail", after);
+	free(after);
+
+	/* a file added to the configuration is missing until the next deploy writes it */
+	fixture_reopen(f, "path: @DIR@\nkey_mode: \"0640\"\nfiles: { ca: ca.der, chain: \"{name}.chain\" }\n");
+	char *without_chain = observed_digest(f, "mail");
+	deploy_ok(f);
+	assert_true(exists_in(f->dir, "mail.chain"));
+	assert_digest_changed(f, without_chain);
+	free(without_chain);
+	free(base);
+}
+
+static void test_digest_null_without_certificate(void **state)
+{
+	fixture *f = *state;
+	fixture_open(f, full_config);
+	char *digest = observed_digest(f, "mail");
+	assert_null(digest);
+	deploy_ok(f);
+	char *root = path_in(f->dir, "mailroot");
+	unlink_in(root, "mail.crt");
+	digest = observed_digest(f, "mail");
+	assert_null(digest);   /* the key and chain are still there, but nothing is deployed */
+	free(root);
+}
+
+/* A slot file that is there but cannot be read is an error, not a guess; and a huge
+ * file is not read whole. */
+static void test_digest_unreadable_file_is_an_error(void **state)
+{
+	fixture *f = *state;
+	fixture_open(f, "path: @DIR@\n");
+	deploy_ok(f);
+	char *key = path_in(f->dir, "mail.key");
+	assert_int_equal(unlink(key), 0);
+	assert_int_equal(mkdir(key, 0700), 0);
+	cw_observation obs;
+	cw_error err = { 0 };
+	assert_int_equal(cw_files_target.observe(f->h, "mail", &obs, &err), -1);
+	assert_int_equal(err.code, CW_EIO);
+	char want[4200];
+	snprintf(want, sizeof(want), "target 'mailroot': %s is not a regular file", key);
+	assert_string_equal(err.msg, want);
+	assert_int_equal(obs.present, 0);
+	assert_null(obs.digest);
+	assert_int_equal(rmdir(key), 0);
+
+	FILE *big = fopen(key, "w");
+	assert_non_null(big);
+	for (int i = 0; i < 1100; i++)
+		for (int j = 0; j < 1024; j++)
+			fputc('k', big);
+	assert_int_equal(fclose(big), 0);
+	cw_error_clear(&err);
+	assert_int_equal(cw_files_target.observe(f->h, "mail", &obs, &err), -1);
+	snprintf(want, sizeof(want), "target 'mailroot': %s is larger than 1048576 bytes", key);
+	assert_string_equal(err.msg, want);
+	assert_null(obs.digest);
+
+	if (geteuid() != 0) {   /* root reads anything */
+		deploy_ok(f);
+		assert_int_equal(chmod(key, 0), 0);
+		cw_error_clear(&err);
+		assert_int_equal(cw_files_target.observe(f->h, "mail", &obs, &err), -1);
+		assert_non_null(strstr(err.msg, key));
+		assert_non_null(strstr(err.msg, "Permission denied"));
+	}
+	free(key);
+}
+
 /* ---- activate ---- */
 
 static char *write_script(const char *dir, const char *name, const char *body)
@@ -946,6 +1233,13 @@ int main(void)
 		FT(test_observe_sees_hand_replaced_cert),
 		FT(test_observe_notes_missing_key),
 		FT(test_observe_unreadable_is_an_error),
+		FT(test_digest_stable_after_deploy),
+		FT(test_digest_tracks_key_file),
+		FT(test_digest_tracks_chain_fullchain_ca),
+		FT(test_digest_ignores_other_files_and_slots),
+		FT(test_digest_follows_settings),
+		FT(test_digest_null_without_certificate),
+		FT(test_digest_unreadable_file_is_an_error),
 		FT(test_activate_runs_reload),
 		FT(test_activate_without_reload_is_noop),
 		FT(test_activate_reports_reload_failure),
