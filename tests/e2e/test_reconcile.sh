@@ -80,3 +80,37 @@ check "no private key anywhere in git history" bash -c \
   "! git -C '$REPO' log -p --all | grep -q 'PRIVATE KEY'"
 check "no private key in the keystore unencrypted" bash -c \
   "! grep -rl -- '-----BEGIN PRIVATE KEY' '$CERTWRIGHT_KEYSTORE' && ! grep -rl -- 'BEGIN RSA PRIVATE KEY' '$CERTWRIGHT_KEYSTORE'"
+
+# drift in the rest of the slot: a deleted or chmod'ed key is repaired like a replaced cert
+rm "$L/web.key"
+cw --now +70d plan;               expect_rc 2 "plan notices a deleted key"
+check "reason is drift:files" out_has "drift:files"
+cw --now +70d apply --allow-now;  expect_rc 0 "apply restores the key"
+check "key is back, 0600, and matches" bash -c \
+  "[ \"\$(stat -c %a '$L/web.key')\" = 600 ] && [ \"\$(openssl pkey -in '$L/web.key' -pubout)\" = \"\$(openssl x509 -in '$L/web.crt' -noout -pubkey)\" ]"
+chmod 644 "$L/web.key"
+cw --now +70d plan;               expect_rc 2 "plan notices a world-readable key"
+cw --now +70d apply --allow-now;  expect_rc 0 "apply repairs the mode"
+check "key is 0600 again" test "$(stat -c %a "$L/web.key")" = 600
+
+# certificates issued under a pretend future are not valid now: a plan at the real time says so
+cw plan;                          expect_rc 2 "at the real time the renewed certificate is not yet valid"
+check "reason is not-yet-valid" out_has "not-yet-valid"
+
+# apply with --now must be asked for explicitly
+cw --now +70d apply;              expect_rc 64 "apply --now without --allow-now is refused"
+check "message points to plan --now and --allow-now" out_has "allow-now"
+
+# filters that name nothing are errors, not "no changes"
+cw plan --target no-such-target;  expect_rc 1 "plan --target with an unknown name"
+check "message names the filter" out_has "--target no-such-target"
+
+# the wrong keystore never builds a second PKI
+before=$(tree_digest "$REPO" "$OUT")
+CERTWRIGHT_KEYSTORE="$T/another-keystore" cw plan
+expect_rc 1 "plan with a keystore that does not know the committed CAs"
+check "error says wrong keystore and names the report" bash -c "grep -q 'keystore.mismatch' '$T/last.out' && grep -q 'certwright-state/authorities/test-root.json' '$T/last.out'"
+CERTWRIGHT_KEYSTORE="$T/another-keystore" cw apply
+expect_rc 1 "apply with the wrong keystore refuses"
+check "nothing changed on targets or in the repository" test "$(tree_digest "$REPO" "$OUT")" = "$before"
+check "no CA was created in the wrong keystore" test ! -d "$T/another-keystore/index"
