@@ -85,7 +85,8 @@ static void print_text(const cw_status_view *v, const status_row *rows, size_t n
 			char what[64];
 			snprintf(what, sizeof(what), "%s%s", rev ? "revoked: " : "not issued",
 				 rev && rev->revoke_reason ? rev->revoke_reason : "");
-			printf("%-24s %-11s %-20s %6s %-20s\n", r->name, r->kind, what, "-", "-");
+			printf("%-24s %-11s %-20s %6s %-20s %s%s\n", r->name, r->kind, what, "-", "-",
+			       rev ? "serial " : "", rev ? rev->serial : "");
 			continue;
 		}
 		char exp[32], ren[32];

@@ -257,7 +257,7 @@ void cw_diag_format(const cw_diag *d, cw_buf *out)
 	}
 	cw_buf_adds(out, d->severity == CW_SEV_ERROR ? "error: " : "warning: ");
 	cw_buf_adds(out, d->message);
-	if (d->code)
+	if (d->code && !strstr(d->message, d->code)) /* policy messages name their rule */
 		cw_buf_addf(out, " [%s]", d->code);
 	if (d->hint)
 		cw_buf_addf(out, " (%s)", d->hint);

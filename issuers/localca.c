@@ -557,7 +557,7 @@ static int set_validity(X509 *x, const cw_cert_spec *spec, time_t now, cw_error 
 {
 	/* ASN1_TIME_set picks UTCTime before 2050 and GeneralizedTime after, as RFC 5280 wants */
 	if (!ASN1_TIME_set(X509_getm_notBefore(x), now - CW_CA_BACKDATE) ||
-	    !ASN1_TIME_set(X509_getm_notAfter(x), (time_t)(now + spec->lifetime)))
+	    !ASN1_TIME_set(X509_getm_notAfter(x), (time_t)(now - CW_CA_BACKDATE + spec->lifetime)))
 		return cw_error_openssl(err, "certificate '%s': cannot set validity", spec_label(spec));
 	return 0;
 }
@@ -799,7 +799,9 @@ int cw_ca_sign(X509 **out, const cw_cert_spec *spec, EVP_PKEY *key, X509 *issuer
 	*out = NULL;
 	if (check_sign_args(spec, key, issuer_cert, issuer_key, now, err) != 0)
 		return -1;
-	time_t not_after = (time_t)(now + spec->lifetime);
+	/* the validity span is exactly the lifetime asked for (Apple's 825-day rule counts
+	 * from notBefore), so the backdated start moves the end back as well */
+	time_t not_after = (time_t)(now - CW_CA_BACKDATE + spec->lifetime);
 	if (issuer_cert && check_issuer(spec, issuer_cert, issuer_key, not_after, err) != 0)
 		return -1;
 

@@ -5,7 +5,8 @@
  *
  * What every certificate gets: version 3, a random positive serial of 127 bits
  * (at least 64 bits of entropy, RFC 5280 and CA/B BR), SHA-256 (ECDSA P-384: SHA-384,
- * Ed25519: pure), notBefore backdated by 5 minutes for clock skew, SKI, and AKI
+ * Ed25519: pure), notBefore backdated by 5 minutes for clock skew (notAfter = notBefore + lifetime: the
+ * span is exactly the lifetime asked for), SKI, and AKI
  * (keyid) unless self-signed. CAs: basicConstraints critical CA:TRUE (+pathlen),
  * keyUsage critical keyCertSign+cRLSign (+digitalSignature). Leaves: basicConstraints
  * critical CA:FALSE, keyUsage critical and EKU from the spec, SANs (critical when the
@@ -29,7 +30,7 @@ int cw_key_generate(EVP_PKEY **out, cw_key_type type, cw_error *err);
 
 /* Signs a certificate for key with the spec. issuer_cert/issuer_key NULL = self-signed
  * (spec must be a CA). now is the issuance time (notBefore = now - 300 s,
- * notAfter = now + lifetime). The returned X509 is owned by the caller. */
+ * notAfter = notBefore + lifetime). The returned X509 is owned by the caller. */
 int cw_ca_sign(X509 **out, const cw_cert_spec *spec, EVP_PKEY *key, X509 *issuer_cert,
 	       EVP_PKEY *issuer_key, time_t now, cw_error *err);
 

@@ -903,9 +903,13 @@ static void report_unreachable(diff_ctx *c)
 		if (lt->ok)
 			continue;
 		const cw_target *t = cw_inventory_target(c->inv, lt->name);
+		/* adapters name the target themselves: don't say it twice */
+		char *prefix = cw_xasprintf("target '%s': ", lt->name);
+		const char *msg = lt->error ? lt->error : "could not be observed";
+		int named = !strncmp(msg, prefix, strlen(prefix));
 		cw_diag *x = cw_diag_add(&c->plan->diags, CW_SEV_ERROR, t ? &t->pos : NULL,
-					 "target.unreachable", NULL, "target '%s': %s", lt->name,
-					 lt->error ? lt->error : "could not be observed");
+					 "target.unreachable", NULL, "%s%s", named ? "" : prefix, msg);
+		free(prefix);
 		x->target = cw_xstrdup(lt->name);
 	}
 }

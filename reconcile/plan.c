@@ -193,14 +193,12 @@ void cw_plan_render_text(const cw_plan *p, int color, cw_buf *out)
 		const cw_action *a = &p->actions[i];
 		cw_buf obj = CW_BUF_INIT;
 		object_text(a, &obj);
-		cw_buf_addf(out, "  %s%s %-9s%s %-40s %s\n", color ? kind_colour(a->kind) : "",
+		cw_buf_addf(out, "  %s%s %-11s%s %-40s %s\n", color ? kind_colour(a->kind) : "",
 			    kind_mark(a->kind), cw_action_kind_name(a->kind), color ? C_RESET : "",
 			    obj.buf, a->reason);
 		cw_buf_release(&obj);
 		if (a->detail)
 			cw_buf_addf(out, "      %s\n", a->detail);
-		if (a->kind == CW_ACT_REVOKE && a->current_serial)
-			cw_buf_addf(out, "      serial %s\n", a->current_serial);
 		if (a->kind == CW_ACT_ISSUE && a->current_serial) {
 			char na[32];
 			cw_format_time(a->current_not_after, na);
@@ -226,7 +224,9 @@ void cw_plan_render_text(const cw_plan *p, int color, cw_buf *out)
 	}
 	if (p->diags.n)
 		cw_buf_adds(out, "\n");
-	if (!p->n) {
+	if (!p->n && cw_plan_blocking_errors(p)) {
+		cw_buf_adds(out, "No plan: fix the errors above first.\n");
+	} else if (!p->n) {
 		cw_buf_addf(out, "%sNo changes.%s The targets match the inventory.\n",
 			    color ? C_BOLD : "", color ? C_RESET : "");
 	} else {
@@ -418,7 +418,9 @@ void cw_plan_render_markdown(const cw_plan *p, cw_buf *out)
 	cw_format_time(p->now, now);
 	cw_buf_adds(out, "### certwright plan\n\n");
 	size_t errors = cw_diags_count(&p->diags, CW_SEV_ERROR);
-	if (!p->n) {
+	if (!p->n && cw_plan_blocking_errors(p)) {
+		cw_buf_adds(out, "**No plan:** the inventory has errors (below).\n");
+	} else if (!p->n) {
 		cw_buf_adds(out, "**No changes.** The targets match the inventory.\n");
 	} else {
 		cw_buf_adds(out, "**Plan:** ");
@@ -439,6 +441,9 @@ void cw_plan_render_markdown(const cw_plan *p, cw_buf *out)
 			md_cell(out, a->reason);
 			cw_buf_adds(out, "` | ");
 			md_cell(out, a->detail);
+			if (a->kind == CW_ACT_ISSUE && a->current_serial)
+				cw_buf_addf(out, "%sreplaces serial `%s`", a->detail ? " — " : "",
+					    a->current_serial);
 			if (a->nsteps) {
 				cw_buf_adds(out, a->detail ? " — steps: " : "steps: ");
 				for (size_t s = 0; s < a->nsteps; s++) {

@@ -132,12 +132,10 @@ static void for_each_cn(const cert_view *v, void (*fn)(const cert_view *, const 
 	cw_dn_parts_free(parts, n);
 }
 
-/* Our CA backdates notBefore for clock skew; those minutes are not lifetime anyone
- * asked for, so an issued certificate may exceed a limit by exactly that much. */
+/* The whole notBefore..notAfter span counts (Apple's rule does); our CA keeps that span
+ * equal to the lifetime asked for, backdating included. */
 static int64_t counted_validity(const cert_view *v)
 {
-	if (v->issued && v->validity > CW_CA_BACKDATE)
-		return v->validity - CW_CA_BACKDATE;
 	return v->validity;
 }
 

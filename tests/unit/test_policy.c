@@ -275,10 +275,10 @@ static void test_issued_signature_and_dates(void **state)
 		if (fires("ios", &info, "ios.sha256") != algs[i].weak)
 			fail_msg("%s: ios.sha256 expected %d", algs[i].alg, algs[i].weak);
 	}
-	/* our CA's 5-minute backdate is not lifetime: 825d + 300 s passes, one more second fails */
-	cw_x509_info ok = issued_info("ecdsa-with-SHA256", 825L * DAY + CW_CA_BACKDATE, NULL);
+	/* the whole span counts, as Apple counts it: 825 days pass, one more second fails */
+	cw_x509_info ok = issued_info("ecdsa-with-SHA256", 825L * DAY, NULL);
 	assert_false(fires("ios", &ok, "ios.max-825d"));
-	cw_x509_info over = issued_info("ecdsa-with-SHA256", 825L * DAY + CW_CA_BACKDATE + 1, NULL);
+	cw_x509_info over = issued_info("ecdsa-with-SHA256", 825L * DAY + 1, NULL);
 	assert_true(fires("ios", &over, "ios.max-825d"));
 	/* public-tls uses notBefore as the issuance date */
 	cw_x509_info before = issued_info("ecdsa-with-SHA256", 201L * DAY, "2026-03-14T23:59:59Z");
