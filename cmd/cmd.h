@@ -38,5 +38,10 @@ int cli_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Adds "--target NAME" / "--certificate NAME" to the filter; 1 when consumed. */
 int cli_filter_option(cw_cli *cli, const char *opt, const char *val);
 int cli_write_output(const char *path, const char *data, size_t len);
+/* Prints `certwright NAME --help`. */
+int cli_command_help(const char *name);
+/* Options every command takes after its name too: -h/--help, -v, -q. 1 when handled
+ * (*exit_code set for --help), 0 when not one of them. */
+int cli_common_option(cw_cli *cli, int c, const char *command, int *exit_code);
 
 #endif

@@ -47,12 +47,13 @@ int cmd_apply(cw_cli *cli, int argc, char **argv)
 		{ "target", required_argument, NULL, 't' },
 		{ "certificate", required_argument, NULL, 'c' },
 		{ "allow-now", no_argument, NULL, 'N' },
+		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *plan_file = NULL;
 	int allow_now = 0;
 	int c;
-	while ((c = getopt_long(argc, argv, "j:", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "j:hvq", opts, NULL)) != -1) {
 		switch (c) {
 		case 'p': plan_file = optarg; break;
 		case 'j': {
@@ -69,7 +70,13 @@ int cmd_apply(cw_cli *cli, int argc, char **argv)
 		case 't': cli_filter_option(cli, "target", optarg); break;
 		case 'c': cli_filter_option(cli, "certificate", optarg); break;
 		case 'N': allow_now = 1; break;
-		default: return EXIT_USAGE;
+		default: {
+			int code;
+			if (!cli_common_option(cli, c, "apply", &code))
+				return EXIT_USAGE;
+			if (c == 'h')
+				return code;
+		}
 		}
 	}
 	if (optind < argc)

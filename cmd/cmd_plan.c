@@ -28,11 +28,12 @@ int cmd_plan(cw_cli *cli, int argc, char **argv)
 		{ "out", required_argument, NULL, 'o' },
 		{ "target", required_argument, NULL, 't' },
 		{ "certificate", required_argument, NULL, 'c' },
+		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int format = FMT_TEXT, c;
 	const char *out = NULL;
-	while ((c = getopt_long(argc, argv, "f:o:", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "f:o:hvq", opts, NULL)) != -1) {
 		switch (c) {
 		case 'f':
 			if (parse_format(optarg, &format) != 0)
@@ -42,7 +43,13 @@ int cmd_plan(cw_cli *cli, int argc, char **argv)
 		case 'o': out = optarg; break;
 		case 't': cli_filter_option(cli, "target", optarg); break;
 		case 'c': cli_filter_option(cli, "certificate", optarg); break;
-		default: return EXIT_USAGE;
+		default: {
+			int code;
+			if (!cli_common_option(cli, c, "plan", &code))
+				return EXIT_USAGE;
+			if (c == 'h')
+				return code;
+		}
 		}
 	}
 	if (optind < argc)

@@ -152,10 +152,17 @@ int cmd_status(cw_cli *cli, int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "format", required_argument, NULL, 'f' },
+		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int json = 0, c;
-	while ((c = getopt_long(argc, argv, "f:", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "f:hvq", opts, NULL)) != -1) {
+		int code;
+		if (cli_common_option(cli, c, "status", &code)) {
+			if (c == 'h')
+				return code;
+			continue;
+		}
 		if (c != 'f')
 			return EXIT_USAGE;
 		if (!strcmp(optarg, "json"))

@@ -1,4 +1,5 @@
 /* certwright validate — parse and check the inventory and its policies. */
+#include <getopt.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -6,8 +7,21 @@
 
 int cmd_validate(cw_cli *cli, int argc, char **argv)
 {
-	if (argc > 1)
-		return cli_usage_error("validate takes no arguments (got '%s')", argv[1]);
+	static const struct option opts[] = {
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int c, code = EXIT_OK;
+	while ((c = getopt_long(argc, argv, "hvq", opts, NULL)) != -1) {
+		if (cli_common_option(cli, c, "validate", &code)) {
+			if (c == 'h')
+				return code;
+			continue;
+		}
+		return EXIT_USAGE;
+	}
+	if (optind < argc)
+		return cli_usage_error("validate takes no arguments (got '%s')", argv[optind]);
 	cw_diags diags;
 	cw_diags_init(&diags);
 	cw_error err = { 0 };

@@ -18,12 +18,43 @@ static const struct command {
 	const char *name;
 	int (*fn)(cw_cli *, int, char **);
 	const char *summary;
+	const char *usage;      /* the command's own options, for `certwright CMD --help` */
 } commands[] = {
-	{ "validate", cmd_validate, "check the inventory and its policies; no keys, no network" },
-	{ "plan", cmd_plan, "show what apply would do; changes nothing" },
-	{ "apply", cmd_apply, "issue, renew, deploy and remove so the targets match" },
-	{ "status", cmd_status, "every certificate: expiry, renewal time, where it is deployed" },
+	{ "validate", cmd_validate, "check the inventory and its policies; no keys, no network",
+	  "certwright [global options] validate\n"
+	  "  exit 0 when the inventory is valid, 1 when not (every problem as file:line:col)\n" },
+	{ "plan", cmd_plan, "show what apply would do; changes nothing",
+	  "certwright [global options] plan [--format text|json|markdown] [--out FILE]\n"
+	  "                                  [--target NAME]... [--certificate NAME]...\n"
+	  "  --format     text for people (default), json (schema certwright-plan v1), markdown\n"
+	  "               for a pull-request comment\n"
+	  "  --out FILE   write the plan to FILE (for apply --plan FILE)\n"
+	  "  --target, --certificate   only what concerns these (repeatable)\n"
+	  "  exit 0 nothing to do, 2 changes pending, 1 error\n" },
+	{ "apply", cmd_apply, "issue, renew, deploy and remove so the targets match",
+	  "certwright [global options] apply [--plan FILE] [--parallel N] [--no-commit] [--push]\n"
+	  "                                   [--target NAME]... [--certificate NAME]... [--allow-now]\n"
+	  "  --plan FILE    run a plan saved by plan --format json --out FILE; refused when the\n"
+	  "                 inventory, the recorded state or the targets moved since\n"
+	  "  --parallel N   targets worked on at once (default 4)\n"
+	  "  --no-commit    do not commit the state report to git\n"
+	  "  --push         push the report commit (re-committed on top if the remote moved)\n"
+	  "  --allow-now    accept the global --now (issues certificates dated from it)\n"
+	  "  exit 0 everything converged and verified, 1 something failed\n" },
+	{ "status", cmd_status, "every certificate: expiry, renewal time, where it is deployed",
+	  "certwright [global options] status [--format text|json]\n" },
 };
+
+int cli_command_help(const char *name)
+{
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		if (!strcmp(commands[i].name, name)) {
+			printf("%s\n%s", commands[i].summary, commands[i].usage);
+			printf("global options go before the command: certwright --help\n");
+			return EXIT_OK;
+		}
+	return EXIT_USAGE;
+}
 
 static void usage(FILE *f)
 {
@@ -35,6 +66,16 @@ static void usage(FILE *f)
 		fprintf(f, "  %-9s %s\n", commands[i].name, commands[i].summary);
 	fprintf(f, "\nexit codes: 0 ok / nothing to do, 1 error, 2 plan has changes, 64 usage\n"
 		   "see README.md for the inventory reference\n");
+}
+
+int cli_common_option(cw_cli *cli, int c, const char *command, int *exit_code)
+{
+	switch (c) {
+	case 'h': *exit_code = cli_command_help(command); return 1;
+	case 'v': cli->verbose = 1; return 1;
+	case 'q': cli->quiet = 1; return 1;
+	}
+	return 0;
 }
 
 int cli_usage_error(const char *fmt, ...)
@@ -195,7 +236,7 @@ static int parse_globals(cw_cli *cli, int argc, char **argv, const char **repo,
 		case 'q': cli->quiet = 1; break;
 		case 'h': usage(stdout); exit(EXIT_OK);
 		case 'V': printf("certwright %s\n", CW_VERSION); exit(EXIT_OK);
-		default: return EXIT_USAGE;
+		default: return cli_usage_error("bad global option (global options go before the command)");
 		}
 	}
 	return 0;
