@@ -1,6 +1,7 @@
 /* certwright — entry point: global options, the command table, logging, exit codes. */
 #include <errno.h>
 #include <getopt.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,6 +10,7 @@
 #include <unistd.h>
 
 #include "cmd/cmd.h"
+#include "common/cancel.h"
 #include "common/secret.h"
 #include "reconcile/git.h"
 
@@ -242,6 +244,26 @@ static int parse_globals(cw_cli *cli, int argc, char **argv, const char **repo,
 	return 0;
 }
 
+static void on_signal(int signo)
+{
+	cw_cancel_request(signo);
+}
+
+/* SIGTERM (systemd's timeout), SIGINT (Ctrl-C), SIGHUP: finish the step under way, record
+ * it, clean up the private work folder and stop; the journal lets the next run go on.
+ * SIGPIPE: a closed pipe is an error to report, not a reason to die. */
+static void install_signal_handlers(void)
+{
+	struct sigaction sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+}
+
 int main(int argc, char **argv)
 {
 	cw_cli cli;
@@ -270,6 +292,7 @@ int main(int argc, char **argv)
 	if (!cmd)
 		return cli_usage_error("'%s' is not a command", name);
 
+	install_signal_handlers();
 	cw_git_init();
 	if (find_repo(&cli, repo) != 0 || read_passphrase(&cli, passfile) != 0) {
 		cw_git_shutdown();

@@ -23,10 +23,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
+#include <signal.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "common/cancel.h"
 #include "common/secret.h"
 #include "issuers/crl.h"
 #include "issuers/localca.h"
@@ -142,10 +146,41 @@ static int open_keystore(run_ctx *r, int create, cw_error *err)
 	return rc;
 }
 
+/* Work folders of runs that were killed (SIGKILL, power loss) are removed by the next
+ * run: each holds the pid of its run, and a folder whose run is gone is garbage. */
+static void sweep_dead_work_dirs(const char *base)
+{
+	DIR *d = opendir(base);
+	if (!d)
+		return;
+	struct dirent *e;
+	while ((e = readdir(d))) {
+		if (strncmp(e->d_name, "certwright.", 11))
+			continue;
+		char *dir = cw_path_join(base, e->d_name);
+		char *pidfile = cw_path_join(dir, "pid");
+		cw_buf b = CW_BUF_INIT;
+		cw_error ignored = { 0 };
+		struct stat st;
+		if (lstat(dir, &st) == 0 && S_ISDIR(st.st_mode) && st.st_uid == geteuid() &&
+		    cw_read_file(pidfile, 64, &b, &ignored) == 0) {
+			long pid = strtol(b.buf, NULL, 10);
+			if (pid > 0 && kill((pid_t)pid, 0) != 0 && errno == ESRCH)
+				cw_remove_tree(dir);
+		}
+		cw_buf_release(&b);
+		free(pidfile);
+		free(dir);
+	}
+	closedir(d);
+}
+
 static int make_work_dir(run_ctx *r, cw_error *err)
 {
 	const char *base = getenv("TMPDIR");
-	char *tmpl = cw_xasprintf("%s/certwright.XXXXXX", base && *base ? base : "/tmp");
+	base = base && *base ? base : "/tmp";
+	sweep_dead_work_dirs(base);
+	char *tmpl = cw_xasprintf("%s/certwright.XXXXXX", base);
 	if (!mkdtemp(tmpl)) {
 		cw_error_set(err, CW_EIO, "%s: cannot create a private work folder: %s", tmpl,
 			     strerror(errno));
@@ -153,7 +188,12 @@ static int make_work_dir(run_ctx *r, cw_error *err)
 		return -1;
 	}
 	r->work_dir = tmpl;
-	return 0;
+	char *pidfile = cw_path_join(tmpl, "pid");
+	char pid[32];
+	int n = snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
+	int rc = cw_write_file_atomic_nosync(pidfile, pid, (size_t)n, 0600, err);
+	free(pidfile);
+	return rc;
 }
 
 
@@ -510,6 +550,11 @@ static void *issue_worker(void *arg)
 			return NULL;
 		const cw_action *a = job->actions[i];
 		const cw_certificate *cert = cw_inventory_certificate(&job->r->inv, a->name);
+		if (cw_cancel_requested()) {
+			cw_error_set(&job->errors[i], CW_ETARGET, "interrupted (signal %d) before "
+				     "issuing", cw_cancel_requested());
+			continue;
+		}
 		if (!job->signers[i].key) {
 			cw_error_set(&job->errors[i], CW_EINVAL, "certificate '%s': its authority '%s' "
 				     "is not available", a->name, cert ? cert->issuer : "?");
@@ -838,6 +883,11 @@ static void deploy_target(deploy_job *job, const cw_target *t)
 		if ((a->kind != CW_ACT_DEPLOY && a->kind != CW_ACT_REMOVE) || strcmp(a->target, t->name))
 			continue;
 		job->ran[i] = 1;
+		if (cw_cancel_requested()) {
+			cw_error_set(&job->errors[i], CW_ETARGET, "interrupted (signal %d) before this "
+				     "step; the next run does it", cw_cancel_requested());
+			continue;
+		}
 		int deps_ok = 1;
 		for (size_t d = 0; d < a->ndeps; d++)
 			deps_ok &= job->action_ok[a->deps[d]];
@@ -983,6 +1033,8 @@ static void record_unreachable(run_ctx *r)
 
 static int deps_ok(const cw_action *a, const int *action_ok)
 {
+	if (cw_cancel_requested())
+		return 0; /* interrupted: the rest waits for the next run */
 	for (size_t d = 0; d < a->ndeps; d++)
 		if (!action_ok[a->deps[d]])
 			return 0;
@@ -1409,7 +1461,7 @@ int cw_engine_apply(const cw_options *o, const cw_plan *saved, cw_apply_result *
 		cw_action *a = &plan->actions[i];
 		if (a->kind != CW_ACT_CREATE_CA && a->kind != CW_ACT_RENEW_CA)
 			continue;
-		int deps_ok = 1;
+		int deps_ok = !cw_cancel_requested();
 		for (size_t d = 0; d < a->ndeps; d++)
 			deps_ok &= action_ok[a->deps[d]];
 		cw_error e = { 0 };
@@ -1431,7 +1483,12 @@ int cw_engine_apply(const cw_options *o, const cw_plan *saved, cw_apply_result *
 	logf_(o, CW_LOG_DEBUG, "issuance %.3f s, deployment %.3f s", t1 - t0, t2 - t1);
 	free(action_ok);
 	int rc = 0;
-	if (cw_state_compact(&r.st, r.ks, err) != 0 || write_report(&r, res, err) != 0)
+	if (cw_state_compact(&r.st, r.ks, err) != 0)
+		rc = -1;
+	else if (cw_cancel_requested())
+		rc = cw_error_set(err, CW_ETARGET, "interrupted by signal %d: what was done is "
+				  "recorded; the next run continues from there", cw_cancel_requested());
+	else if (write_report(&r, res, err) != 0)
 		rc = -1;
 	run_release(&r);
 	return rc;

@@ -10,6 +10,8 @@ T=$(mktemp -d "${TMPDIR:-/tmp}/cw-e2e.XXXXXX")
 REPO="$T/repo"
 OUT="$T/out"                # where targets write (outside the repository)
 export CERTWRIGHT_KEYSTORE="$T/keystore"
+export TMPDIR="$T/tmp"            # certwright's private work folders land here, checked below
+mkdir -p "$TMPDIR"
 export CERTWRIGHT_PASSPHRASE="e2e-test-passphrase"
 export GIT_AUTHOR_NAME=e2e GIT_AUTHOR_EMAIL=e2e@localhost
 export GIT_COMMITTER_NAME=e2e GIT_COMMITTER_EMAIL=e2e@localhost

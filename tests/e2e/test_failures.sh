@@ -44,19 +44,21 @@ cw plan;                           expect_rc 0 "nothing left to do"
 # 2. killed in the middle of a deploy: the next run converges without issuing again
 sed -i 's/"DNS:flaky.example.test"/"DNS:flaky.example.test", "DNS:flaky2.example.test"/' "$REPO/inventory/failing.yaml"
 git -C "$REPO" commit -qam "flaky gets a second name"
-reload_script "touch '$T/reload-started'; sleep 60"
+reload_script "echo \$\$ >'$T/reload.pid'; touch '$T/reload-started'; exec sleep 60"
 rm -f "$T/reload-started"
 "$CERTWRIGHT" -C "$REPO" apply >"$T/killed.out" 2>&1 &
 pid=$!
 for _ in $(seq 1 200); do [ -e "$T/reload-started" ] && break; sleep 0.1; done
 check "apply reached the reload" test -e "$T/reload-started"
 kill -9 "$pid"; wait "$pid" 2>/dev/null || true
-pkill -f "$T/reload.sh" || true
+kill "$(cat "$T/reload.pid")" 2>/dev/null || true   # SIGKILL leaves the reload behind
 check "flaky issued twice in all (original + the SAN change)" test "$(issued_count flaky)" = 2
+check "the killed run left its work folder" bash -c "ls -d '$TMPDIR'/certwright.* >/dev/null 2>&1"
 reload_script 'exit 0'
 cw plan;                           expect_rc 2 "plan after the kill has work left"
 check "reason is deploy-interrupted" out_has "deploy-interrupted"
 cw apply;                          expect_rc 0 "apply after the kill converges"
+check "the next run swept the dead run's work folder" bash -c "! ls -d '$TMPDIR'/certwright.* >/dev/null 2>&1"
 check "no third issuance" test "$(issued_count flaky)" = 2
 check "target holds the new certificate" bash -c \
   "openssl x509 -in '$OUT/broken/flaky.crt' -noout -ext subjectAltName | grep -q flaky2"
@@ -93,3 +95,26 @@ check "wrong passphrase changed nothing" test "$(tree_digest "$CERTWRIGHT_KEYSTO
 env -u CERTWRIGHT_PASSPHRASE "$CERTWRIGHT" -C "$REPO" --now +140d apply --allow-now >"$T/last.out" 2>&1 && RC=0 || RC=$?
 expect_rc 1 "missing passphrase refused"
 check "message tells how to give it" out_has "CERTWRIGHT_PASSPHRASE"
+
+# 6. SIGTERM (what systemd sends on a timeout): the reload is stopped, the step recorded,
+# the work folder removed, and the next run finishes the job without issuing again
+sed -i 's/"DNS:flaky.example.test", "DNS:flaky2.example.test"/"DNS:flaky.example.test", "DNS:flaky3.example.test"/' "$REPO/inventory/failing.yaml"
+git -C "$REPO" commit -qam "flaky: third name"
+reload_script "echo \$\$ >'$T/reload.pid'; touch '$T/reload-started'; exec sleep 60"
+rm -f "$T/reload-started"
+n=$(issued_count flaky)
+"$CERTWRIGHT" -C "$REPO" apply >"$T/last.out" 2>"$T/last.err" &
+pid=$!
+for _ in $(seq 1 200); do [ -e "$T/reload-started" ] && break; sleep 0.1; done
+SECONDS=0
+kill -TERM "$pid"
+wait "$pid" && RC=0 || RC=$?
+expect_rc 1 "apply stopped by SIGTERM exits 1"
+check "it stopped within 5 s (${SECONDS}s)" test "$SECONDS" -le 5
+check "message says interrupted" out_has "interrupted"
+check "the reload it was running is gone" bash -c "! kill -0 \$(cat '$T/reload.pid') 2>/dev/null"
+check "no work folder left behind" bash -c "! ls -d '$TMPDIR'/certwright.* >/dev/null 2>&1"
+reload_script 'exit 0'
+cw apply;                          expect_rc 0 "the next run finishes the job"
+check "issued once for this change" test "$(issued_count flaky)" = "$((n + 1))"
+check "target has the third name" bash -c "openssl x509 -in '$OUT/broken/flaky.crt' -noout -ext subjectAltName | grep -q flaky3"

@@ -108,14 +108,14 @@ check "nextUpdate is 7 days after the new thisUpdate" bash -c \
 
 # 7. killed in the middle of a revocation: converges with exactly one CRL entry
 sed -i '/^  server:/a\    revoked: { reason: affiliation-changed }' "$INV"; commit_inv "revoke server"
-reload_script "touch '$T/reload-started'; sleep 60"
+reload_script "echo \$\$ >'$T/reload.pid'; touch '$T/reload-started'; exec sleep 60"
 rm -f "$T/reload-started"
 "$CERTWRIGHT" -C "$REPO" --now +75d apply --allow-now >"$T/killed.out" 2>&1 &
 pid=$!
 for _ in $(seq 1 200); do [ -e "$T/reload-started" ] && break; sleep 0.1; done
 check "apply reached the router's reload" test -e "$T/reload-started"
 kill -9 "$pid"; wait "$pid" 2>/dev/null || true
-pkill -f "$T/reload.sh" || true
+kill "$(cat "$T/reload.pid")" 2>/dev/null || true
 reload_script 'exit 0'
 cw --now +75d apply --allow-now;                            expect_rc 0 "the next run converges"
 cw --now +75d plan;                             expect_rc 0 "and nothing is left"

@@ -527,9 +527,11 @@ static void test_cancel_escalates_to_sigkill(void **state)
 	cw_exec_result_release(&res);
 }
 
-/* Once a stop was requested nothing new starts. The program ignores SIGTERM and
- * creates the marker at once, so had it been started (even if then stopped) the
- * marker would exist. The second run, after the reset, shows that it would. */
+/* Once a stop was requested nothing new starts. Two witnesses: cw_exec reaps every
+ * child it forks, so a started program, even one stopped at once, would show up in
+ * exited or signaled; and a program that got past its first line (it ignores SIGTERM
+ * from there on) would have left the marker. The second run, after the reset, shows
+ * that the program does create it. */
 static void test_cancel_before_start_refuses(void **state)
 {
 	char *dir = tu_tempdir();
@@ -542,9 +544,9 @@ static void test_cancel_before_start_refuses(void **state)
 	cw_cancel_request(SIGINT);
 	assert_int_equal(cw_exec(&o, &res, &err), -1);
 	expect_interrupted(&err, "sh", SIGINT);
-	assert_int_equal(res.exited, 0);
+	assert_int_equal(res.exited, 0);     /* nothing was reaped: nothing was forked */
 	assert_int_equal(res.signaled, 0);
-	assert_true(res.seconds < 0.5);   /* no kill grace: there was nothing to kill */
+	assert_true(res.seconds < 0.5);      /* no kill grace: there was nothing to kill */
 	assert_int_equal(access(marker, F_OK), -1);
 	assert_int_equal(errno, ENOENT);
 	cw_exec_result_release(&res);
