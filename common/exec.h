@@ -31,7 +31,9 @@ typedef struct {
 } cw_exec_opts;
 
 /* Returns 0 when the program ran (whatever its status: check res), -1 when it could not be
- * started or timed out (err says which, naming argv[0]). res is always initialised. */
+ * started, timed out (CW_ETIMEOUT) or was interrupted by a stop request from
+ * common/cancel.h (CW_ETARGET, "PROGRAM: interrupted (signal N)"; its process group is
+ * stopped like on a timeout). err names argv[0]. res is always initialised. */
 int cw_exec(const cw_exec_opts *opts, cw_exec_result *res, cw_error *err);
 void cw_exec_result_release(cw_exec_result *res);
 

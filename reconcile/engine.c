@@ -369,13 +369,23 @@ static int lock_repo(run_ctx *r, cw_error *err)
 		return 0; /* not a plain .git folder (worktree file, bare): the keystore lock still holds */
 	}
 	if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+		char pid[32] = "";
+		ssize_t n = pread(fd, pid, sizeof(pid) - 1, 0);
+		pid[n > 0 ? n : 0] = '\0';
+		pid[strcspn(pid, "\n")] = '\0';
 		close(fd);
 		cw_error_set(err, CW_ELOCKED,
-			     "%s: another certwright apply is running on this inventory", path);
+			     "%s: another certwright apply is running on this inventory (pid %s)", path,
+			     *pid ? pid : "unknown");
 		free(path);
 		return -1;
 	}
 	free(path);
+	/* who holds it, for the message another run prints */
+	char pid[32];
+	int len = snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
+	if (ftruncate(fd, 0) != 0 || pwrite(fd, pid, (size_t)len, 0) != len)
+		logf_(r->o, CW_LOG_DEBUG, "could not note our pid in the lock file");
 	r->repo_lock_fd = fd;
 	return 0;
 }
