@@ -68,8 +68,7 @@ static void print_crls(const cw_status_view *v, time_t now)
 		const cw_crl_record *c = &v->st.crls[i];
 		char next[32];
 		cw_format_time(c->next_update, next);
-		printf("%sCRL %s: number %llu, %zu revoked, next update %s (%ld days)%s\n",
-		       i ? "" : "\n", c->authority, c->number, c->nrevoked, next,
+		printf("CRL %s: number %llu, %zu revoked, next update %s (%ld days)%s\n", c->authority, c->number, c->nrevoked, next,
 		       (long)((c->next_update - now) / 86400), now >= c->next_update ? " OVERDUE" : "");
 	}
 }

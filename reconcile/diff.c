@@ -494,7 +494,8 @@ static const char *deployment_reason(diff_ctx *c, const cw_certificate *cert,
 	return NULL;
 }
 
-static void add_deploy_steps(cw_plan *p, size_t a, const cw_deployment *d, const cw_target *t)
+static void add_deploy_steps(cw_plan *p, size_t a, const cw_deployment *d, const cw_target *t,
+			     int replaces)
 {
 	const cw_target_ops *ops = cw_target_type(t->type);
 	unsigned caps = ops ? ops->caps : 0;
@@ -508,7 +509,7 @@ static void add_deploy_steps(cw_plan *p, size_t a, const cw_deployment *d, const
 	if (caps & CW_TARGET_NEEDS_ACTIVATE)
 		cw_plan_add_step(p, a, "activate");
 	cw_plan_add_step(p, a, "verify");
-	if (ops && ops->remove)
+	if (ops && ops->remove && replaces)
 		cw_plan_add_step(p, a, "clean up previous");
 }
 
@@ -577,7 +578,7 @@ static void plan_deployment(diff_ctx *c, size_t idx, const cw_deployment *d)
 	if (c->cert_action[idx] >= 0)
 		cw_plan_add_dep(c->plan, a, (size_t)c->cert_action[idx]);
 	add_chain_deps(c, a, cert->issuer_ref);
-	add_deploy_steps(c->plan, a, d, d->target_ref);
+	add_deploy_steps(c->plan, a, d, d->target_ref, slot && slot->obs.present);
 }
 
 /* ---- removals: recorded deployments the inventory no longer asks for ---- */

@@ -5,7 +5,7 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 "$root/scripts/deps.sh" build
-"$root/scripts/build.sh" "$root/build"
+"$root/scripts/build.sh" "$root/build" -DCW_TESTS=OFF
 cw="$root/build/certwright"
 
 demo=$(mktemp -d /tmp/certwright-demo-repo.XXXXXX)
