@@ -16,7 +16,9 @@ static int load_saved_plan(const char *path, cw_plan *plan)
 		rc = cw_plan_parse_json(plan, b.buf, b.len, &err);
 	cw_buf_release(&b);
 	if (rc != 0) {
-		fprintf(stderr, "certwright: %s: %s\n", path, err.msg);
+		fprintf(stderr, "certwright: %s: %s%s\n", path, err.msg,
+			strstr(err.msg, "not valid JSON") ? " (save a plan with: certwright plan "
+							    "--format json --out FILE)" : "");
 		cw_plan_release(plan);
 	}
 	return rc;

@@ -111,6 +111,26 @@ static int not_yet_valid(const diff_ctx *c, time_t not_before)
 	return not_before > c->now + 360;
 }
 
+/* Every field that differs, for the plan's detail line ("changed: sans, lifetime");
+ * the reason code names the first. */
+static char *changed_fields(const cw_cert_spec *want, const char *crl, const cw_cert_spec *had)
+{
+	cw_buf b = CW_BUF_INIT;
+	struct { int differs; const char *name; } f[] = {
+		{ !str_eq(want->subject, had->subject), "subject" },
+		{ !sans_equal(want, had), "sans" },
+		{ want->key != had->key, "key" },
+		{ want->usage != had->usage, "usage" },
+		{ want->lifetime != had->lifetime, "lifetime" },
+		{ want->is_ca && want->path_len != had->path_len, "path_len" },
+		{ !str_eq(crl, had->crl_url), "crl_url" },
+	};
+	for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++)
+		if (f[i].differs)
+			cw_buf_addf(&b, "%s%s", b.len ? ", " : "changed: ", f[i].name);
+	return b.len ? cw_buf_detach(&b) : NULL;
+}
+
 static char *describe_dates(const char *what, time_t when)
 {
 	char t[32];
@@ -339,8 +359,10 @@ static const char *certificate_reason(diff_ctx *c, const cw_certificate *cert,
 		return "issuer-changed";
 	}
 	const char *changed = spec_change(&cert->spec, issued_crl_url(ca), &cur->spec);
-	if (changed)
+	if (changed) {
+		*detail = changed_fields(&cert->spec, issued_crl_url(ca), &cur->spec);
 		return changed;
+	}
 	if (not_yet_valid(c, cur->not_before)) {
 		*detail = describe_dates("valid only from", cur->not_before);
 		return "not-yet-valid";

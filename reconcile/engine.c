@@ -114,6 +114,12 @@ static int load_inventory(run_ctx *r, cw_diags *diags, cw_error *err)
 	}
 	r->inventory_path = inventory_folder(o);
 	const char *shown = o->inventory_dir ? o->inventory_dir : "inventory";
+	if (!cw_path_exists(r->inventory_path))
+		return cw_error_set(err, CW_EINVAL, "%s: no inventory folder here%s", r->inventory_path,
+				    o->repo_dir ? " (--inventory DIR names another one, relative to "
+						  "the repository root)"
+						: ", and not inside a git repository: use -C REPO or "
+						  "--inventory DIR");
 	return cw_inventory_load_dir(&r->inv, r->inventory_path, shown, o->now, diags, err);
 }
 
@@ -1424,6 +1430,21 @@ static int check_saved(const cw_plan *saved, const cw_plan *now, cw_error *err)
 	return 0;
 }
 
+/* apply acts on the work tree's inventory but commits its report on top of HEAD: say so
+ * when the two differ, so a report never silently describes an inventory git lacks. */
+static void warn_uncommitted_inventory(run_ctx *r, cw_plan *plan)
+{
+	if (!r->o->repo_dir || r->o->ref)
+		return;
+	const char *dir = r->o->inventory_dir ? r->o->inventory_dir : "inventory";
+	int dirty = 0;
+	cw_error e = { 0 };
+	if (cw_git_path_dirty(r->o->repo_dir, dir, &dirty, &e) == 0 && dirty)
+		cw_diag_add(&plan->diags, CW_SEV_WARNING, NULL, "inventory.uncommitted",
+			    "commit the inventory first, so the report and the inventory in git agree",
+			    "the inventory folder '%s' has uncommitted changes: apply uses them", dir);
+}
+
 static int prepare_apply(run_ctx *r, cw_plan *plan, const cw_plan *saved, cw_error *err)
 {
 	const cw_options *o = r->o;
@@ -1441,6 +1462,7 @@ static int prepare_apply(run_ctx *r, cw_plan *plan, const cw_plan *saved, cw_err
 				    blocking);
 	if (saved && check_saved(saved, plan, err) != 0)
 		return -1;
+	warn_uncommitted_inventory(r, plan);
 	if (needs_keys(plan) || cw_keystore_initialised(r->ks)) {
 		if (!o->passphrase && needs_keys(plan))
 			return cw_error_set(err, CW_EPASS, "a passphrase is needed to use the keystore: "

@@ -1302,3 +1302,31 @@ int cw_git_push(const char *repo, const char *report_dir, const char *message, c
 	free(dir);
 	return rc;
 }
+
+/* ---------------------------------------------------------------- status */
+
+int cw_git_path_dirty(const char *repo, const char *path, int *dirty, cw_error *err)
+{
+	*dirty = 0;
+	git_repository *r = NULL;
+	if (git_repository_open(&r, repo) != 0)
+		return cw_error_set(err, CW_EGIT, "repository '%s': %s", repo,
+				    git_error_last() ? git_error_last()->message : "cannot open");
+	git_status_options opts;
+	git_status_options_init(&opts, GIT_STATUS_OPTIONS_VERSION);
+	char *spec = (char *)path;
+	opts.pathspec.strings = &spec;
+	opts.pathspec.count = 1;
+	opts.flags = GIT_STATUS_OPT_INCLUDE_UNTRACKED | GIT_STATUS_OPT_RECURSE_UNTRACKED_DIRS |
+		     GIT_STATUS_OPT_EXCLUDE_SUBMODULES;
+	git_status_list *list = NULL;
+	int rc = 0;
+	if (git_status_list_new(&list, r, &opts) != 0)
+		rc = cw_error_set(err, CW_EGIT, "repository '%s': status: %s", repo,
+				  git_error_last() ? git_error_last()->message : "failed");
+	else
+		*dirty = git_status_list_entrycount(list) > 0;
+	git_status_list_free(list);
+	git_repository_free(r);
+	return rc;
+}

@@ -31,6 +31,10 @@ void cw_git_free_files(cw_inventory_file *files, size_t n);
 int cw_git_commit_report(const char *repo, const char *report_dir, const cw_report *report,
 			 const char *message, int *committed, cw_error *err);
 
+/* *dirty = 1 when anything under path (relative to the work tree) differs from HEAD:
+ * modified, staged, new (untracked) or deleted files. */
+int cw_git_path_dirty(const char *repo, const char *path, int *dirty, cw_error *err);
+
 /* Pushes the current branch to its upstream (or "origin", same branch name). When the
  * remote moved and the push is refused, fetches, makes a new commit of the report folder
  * on top of the remote head, fast-forwards the local branch to it, and pushes again

@@ -1334,7 +1334,7 @@ static void read_export(loader *ld, const cw_node *body, const char *what, cw_ce
 				c->export.passphrase = cw_xstrdup(pass);
 			else
 				ld_error(ld, &passn->pos, CODE_LITERAL_SECRET,
-					 "use env:NAME or file:PATH",
+					 "keep the secret out of git: use env:NAME or file:PATH",
 					 "%s: literal secret not allowed for passphrase", pwhat);
 		} else {
 			missing_key(ld, &p12->pos, pwhat, "passphrase",
@@ -1585,11 +1585,13 @@ static void check_scalar_field(loader *ld, const cw_node *n, const cw_field *f, 
 				 "%s: '%s' is not an address: '%s'", what, f->name, s);
 		break;
 	case CW_FIELD_SECRET:
-		if (!cw_secret_is_ref(s))
+		if (!strcmp(s, "env:") || !strcmp(s, "file:"))
+			ld_error(ld, &n->pos, CODE_VALUE, "env:NAME or file:PATH",
+				 "%s: '%s': the reference '%s' names nothing", what, f->name, s);
+		else if (!cw_secret_is_ref(s))
 			ld_error(ld, &n->pos, CODE_LITERAL_SECRET,
 				 "keep the secret out of git: use env:NAME or file:PATH",
-				 "%s: '%s': literal secret not allowed: use env:NAME or file:PATH",
-				 what, f->name);
+				 "%s: '%s': literal secret not allowed", what, f->name);
 		break;
 	default:
 		break;

@@ -851,7 +851,8 @@ static void test_literal_secret(void **state)
 			   "    address: 192.0.2.1\n"
 			   "    password: \"hunter2\"\n");
 	const cw_diag *d = expect_only(&l, "inventory.literal-secret", 9, 15);
-	assert_contains(d->message, "literal secret not allowed: use env:NAME or file:PATH");
+	assert_contains(d->message, "literal secret not allowed");
+	assert_contains(d->hint, "use env:NAME or file:PATH");
 	assert_contains(d->message, "target 'edge'");
 	assert_string_equal(d->target, "edge");
 	/* the secret itself appears nowhere */
@@ -864,6 +865,12 @@ static void test_literal_secret(void **state)
 	load_text(&l, BASE "targets:\n  edge: {type: fake, address: h, password: [\"hunter2\"]}\n");
 	d = expect_only(&l, "inventory.type", 6, 44);
 	assert_null(strstr(d->message, "hunter2"));
+	loaded_release(&l);
+
+	/* a reference that names nothing is not a literal secret: say what is wrong */
+	load_text(&l, BASE "targets:\n  edge: {type: fake, address: h, password: \"env:\"}\n");
+	d = expect_only(&l, "inventory.value", 6, 44);
+	assert_contains(d->message, "names nothing");
 	loaded_release(&l);
 }
 
