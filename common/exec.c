@@ -141,7 +141,23 @@ static int env_overridden(const char *entry, const char *const *add)
 	return 0;
 }
 
-/* environ with env_add on top; an added NAME replaces an inherited one. */
+/* What a child may inherit. certwright's own environment carries secrets — the keystore
+ * passphrase, every `env:` reference of the inventory, git credentials — and a reload
+ * script is often third-party code that logs or forwards its environment. So children
+ * get only what programs need to run (and their locale and time zone), plus env_add. */
+static int env_inheritable(const char *entry)
+{
+	static const char *const allowed[] = { "PATH=", "HOME=", "USER=", "LOGNAME=", "LANG=",
+					       "LANGUAGE=", "TZ=", "TMPDIR=", "TERM=", NULL };
+	if (!strncmp(entry, "LC_", 3))
+		return 1;
+	for (size_t i = 0; allowed[i]; i++)
+		if (!strncmp(entry, allowed[i], strlen(allowed[i])))
+			return 1;
+	return 0;
+}
+
+/* The allowed part of environ with env_add on top; an added NAME replaces an inherited one. */
 static char **build_env(const char *const *add)
 {
 	size_t ninherit = 0, nadd = 0;
@@ -152,7 +168,7 @@ static char **build_env(const char *const *add)
 	char **envp = cw_xcalloc(ninherit + nadd + 1, sizeof(*envp));
 	size_t k = 0;
 	for (size_t i = 0; i < ninherit; i++)
-		if (!add || !env_overridden(environ[i], add))
+		if (env_inheritable(environ[i]) && (!add || !env_overridden(environ[i], add)))
 			envp[k++] = environ[i];
 	for (size_t i = 0; i < nadd; i++)
 		envp[k++] = (char *)add[i];

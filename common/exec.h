@@ -1,6 +1,7 @@
 /*
  * exec — running an external program (vpncmd, a reload command) safely: argv
- * only (never a shell), stdin from /dev/null unless input is given, stdout and
+ * only (never a shell), an environment of PATH, HOME, USER, LOGNAME, LANG, the LC_ variables, TZ, TMPDIR and TERM
+ * only (certwright's own carries secrets), stdin from /dev/null unless input is given, stdout and
  * stderr captured up to a cap, and a hard timeout after which the whole process
  * group is killed. Safe to call from several threads.
  */

@@ -147,6 +147,23 @@ static void set_current(cw_plan *p, size_t a, const cw_issued *cur)
 	p->actions[a].current_not_after = cur->not_after;
 }
 
+int cw_chain_digest(const cw_state *st, const cw_authority *issuer, char out[65])
+{
+	cw_buf b = CW_BUF_INIT;
+	out[0] = '\0';
+	for (const cw_authority *ca = issuer; ca; ca = ca->parent_ref) {
+		const cw_issued *cur = cw_state_current(st, ca->name);
+		if (!cur) {
+			cw_buf_release(&b);
+			return -1;
+		}
+		cw_buf_addf(&b, "%s\n", cur->fingerprint);
+	}
+	cw_sha256_hex(b.buf ? b.buf : "", b.len, out);
+	cw_buf_release(&b);
+	return 0;
+}
+
 /* ---- every entry of a name (revocation looks past the current one) ---- */
 
 static void index_names(diff_ctx *c)
@@ -513,6 +530,12 @@ static const char *deployment_reason(diff_ctx *c, const cw_certificate *cert,
 	}
 	if (chain_changes(c, cert->issuer_ref))
 		return "chain-changed";
+	char chain[65];
+	if (rec && rec->status == CW_DEPLOY_OK && rec->chain_digest[0] &&
+	    cw_chain_digest(c->st, cert->issuer_ref, chain) == 0 && strcmp(chain, rec->chain_digest)) {
+		*detail = cw_xstrdup("an authority above it has a new certificate since it was deployed");
+		return "chain-changed";
+	}
 	return NULL;
 }
 
@@ -666,30 +689,39 @@ static void plan_requested_revocations(diff_ctx *c, const cw_certificate *cert)
 	}
 }
 
-/* Every deploy of the certificate in this plan, or -1 when one of its deployments is not
- * known to hold the current certificate (then superseded ones must wait). */
-static int deploys_of(diff_ctx *c, const cw_certificate *cert, size_t **out, size_t *n)
+/* The actions a superseded revocation must wait for: the certificate's issue, each of its
+ * deploys and its export in this plan. -1 when one of its deployments (or its bundle) is
+ * neither planned here nor known to hold the current certificate — out of --target scope,
+ * refused by the device, unreachable — then what it replaces must stay valid for now. */
+static int replacement_actions(diff_ctx *c, const cw_certificate *cert, size_t **out, size_t *n)
 {
 	*out = NULL;
 	*n = 0;
+	int reissued = c->cert_action[cert - c->inv->certificates] >= 0;
 	for (size_t i = 0; i < c->plan->n; i++) {
 		const cw_action *a = &c->plan->actions[i];
-		if ((a->kind == CW_ACT_DEPLOY || a->kind == CW_ACT_ISSUE) && !strcmp(a->name, cert->name)) {
+		if ((a->kind == CW_ACT_DEPLOY || a->kind == CW_ACT_ISSUE || a->kind == CW_ACT_EXPORT) &&
+		    !strcmp(a->name, cert->name)) {
 			*out = cw_xrealloc(*out, (*n + 1) * sizeof(**out));
 			(*out)[(*n)++] = i;
 		}
 	}
 	const cw_issued *cur = cw_state_current(c->st, cert->name);
-	for (size_t j = 0; j < cert->ndeploy; j++) {
+	for (size_t j = 0; j <= cert->ndeploy; j++) {
+		int is_export = j == cert->ndeploy;
+		if (is_export && !cert->export.enabled)
+			continue;
+		const char *target = is_export ? "@export" : cert->deploy[j].target;
 		int planned = 0;
 		for (size_t i = 0; i < *n && !planned; i++) {
 			const cw_action *a = &c->plan->actions[(*out)[i]];
-			planned = a->target && !strcmp(a->target, cert->deploy[j].target);
+			planned = is_export ? a->kind == CW_ACT_EXPORT
+					    : a->kind == CW_ACT_DEPLOY && !strcmp(a->target, target);
 		}
-		const cw_deploy_record *rec = cw_state_deploy_record(c->st, cert->deploy[j].target,
-								     cert->name);
-		int live_ok = rec && rec->status == CW_DEPLOY_OK && cur && str_eq(rec->serial, cur->serial);
-		if (!planned && !live_ok && c->cert_action[cert - c->inv->certificates] < 0)
+		const cw_deploy_record *rec = cw_state_deploy_record(c->st, target, cert->name);
+		int holds_current = !reissued && rec && rec->status == CW_DEPLOY_OK && cur &&
+				    str_eq(rec->serial, cur->serial);
+		if (!planned && !holds_current)
 			return -1;
 	}
 	return 0;
@@ -705,7 +737,7 @@ static void plan_superseded(diff_ctx *c, const cw_certificate *cert)
 	int reissued = c->cert_action[cert - c->inv->certificates] >= 0;
 	const cw_issued *cur = cw_state_current(c->st, cert->name);
 	size_t *deps, ndeps;
-	if (deploys_of(c, cert, &deps, &ndeps) != 0) {
+	if (replacement_actions(c, cert, &deps, &ndeps) != 0) {
 		free(deps);
 		return;
 	}
@@ -811,6 +843,9 @@ static const char *crl_reason(diff_ctx *c, const cw_authority *ca, const cw_crl_
 		return "missing";
 	if (ca_of(c, ca)->action >= 0)
 		return "issuer-changed";
+	const cw_issued *cacur = cw_state_current(c->st, ca->name);
+	if (rec->ca_fingerprint[0] && cacur && strcmp(rec->ca_fingerprint, cacur->fingerprint))
+		return "issuer-changed"; /* signed under an older certificate of the authority */
 	if (changes || strcmp(rec->revoked_digest, digest))
 		return "revocation-changed";
 	if (not_yet_valid(c, rec->this_update))
@@ -969,11 +1004,11 @@ int cw_diff(cw_plan *out, const cw_inventory *inv, const cw_state *st, const cw_
 			plan_deployment(&c, i, &inv->certificates[i].deploy[j]);
 	for (size_t i = 0; i < st->ndeploys; i++)
 		plan_removal(&c, &st->deploys[i]);
-	plan_revocations(&c);
-	for (size_t i = 0; i < inv->nauthorities; i++)
-		plan_crl(&c, &inv->authorities[i]);
 	for (size_t i = 0; i < inv->ncertificates; i++)
 		plan_export(&c, i);
+	plan_revocations(&c);     /* after exports: a superseded one waits for the new bundle */
+	for (size_t i = 0; i < inv->nauthorities; i++)
+		plan_crl(&c, &inv->authorities[i]);
 	warn_expiring_authorities(&c);
 	report_unreachable(&c);
 	release_names(&c);

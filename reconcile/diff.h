@@ -29,6 +29,11 @@ typedef struct {
 	size_t nonly_certificates;
 } cw_diff_filter;
 
+/* SHA-256 over the fingerprints of the current certificates of issuer and its parents, in
+ * chain order: what a deployment of a certificate under issuer carries besides the leaf.
+ * Returns -1 (out = "") when one of them has no certificate yet. */
+int cw_chain_digest(const cw_state *st, const cw_authority *issuer, char out[65]);
+
 int cw_diff(cw_plan *out, const cw_inventory *inv, const cw_state *st, const cw_live *live,
 	    time_t now, const cw_diff_filter *filter);
 

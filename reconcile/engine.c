@@ -324,6 +324,9 @@ static void check_before_apply(run_ctx *r, cw_plan *plan)
 
 /* Loads inventory, state and live state and diffs them. On inventory errors the plan
  * carries the diagnostics and nothing is observed. */
+/* create_keystore: apply's mode — the keystore is made when missing and LOCKED before the
+ * state is read, so two runs sharing a keystore (two clones, two repositories) never act
+ * on the same state: the second waits for nothing and fails at once. */
 static int build_plan(run_ctx *r, cw_plan *plan, int create_keystore, cw_error *err)
 {
 	double t0 = now_seconds();
@@ -337,6 +340,8 @@ static int build_plan(run_ctx *r, cw_plan *plan, int create_keystore, cw_error *
 	check_filters(r, &plan->diags);
 	if (open_keystore(r, create_keystore, err) != 0)
 		return -1;
+	if (create_keystore && (!r->ks || cw_keystore_lock(r->ks, err) != 0))
+		return r->ks ? -1 : cw_error_set(err, CW_EINTERNAL, "no keystore");
 	if (cw_state_load(&r->st, r->ks, err) != 0)
 		return -1;
 	check_keystore_matches_report(r, &plan->diags);
@@ -787,9 +792,11 @@ static int verify_live(cw_target_handle *th, const char *slot, const char *want,
 	return 0;
 }
 
-static void record(run_ctx *r, const char *target, const char *cert, cw_deploy_status status,
-		   const cw_issued *cur, const char *error, const cw_deployment *d,
-		   const char *slot_digest)
+/* Journals a deployment record. Returns -1 when it could not be written: a deploy whose
+ * "started" is not on disk must not begin (every step is recorded before the next). */
+static int record(run_ctx *r, const char *target, const char *cert, cw_deploy_status status,
+		  const cw_issued *cur, const char *error, const cw_deployment *d,
+		  const char *slot_digest)
 {
 	pthread_mutex_lock(&r->record_mu);
 	const cw_deploy_record *old = cw_state_deploy_record(&r->st, target, cert);
@@ -808,14 +815,20 @@ static void record(run_ctx *r, const char *target, const char *cert, cw_deploy_s
 	rec.updated = r->o->now;
 	if (slot_digest && strlen(slot_digest) == 64)
 		memcpy(rec.slot_digest, slot_digest, 65);
+	/* what was just deployed went with the current chain */
+	const cw_certificate *c = cw_inventory_certificate(&r->inv, cert);
+	if (status == CW_DEPLOY_OK && c)
+		cw_chain_digest(&r->st, c->issuer_ref, rec.chain_digest);
 	if (d && status == CW_DEPLOY_OK) {
 		rec.bound = d->bind;
 		rec.nbound = d->nbind;
 	}
 	cw_error err = { 0 };
-	if (cw_state_record_deploy(&r->st, r->ks, &rec, &err) != 0)
+	int rc = cw_state_record_deploy(&r->st, r->ks, &rec, &err);
+	if (rc != 0)
 		logf_(r->o, CW_LOG_ERROR, "%s", err.msg);
 	pthread_mutex_unlock(&r->record_mu);
+	return rc;
 }
 
 static const cw_deployment *find_deployment(const cw_certificate *cert, const char *target)
@@ -835,7 +848,9 @@ static int run_deploy(run_ctx *r, cw_target_handle *th, const cw_action *a, cw_e
 		return cw_error_set(err, CW_EINTERNAL, "certificate '%s': nothing issued to deploy",
 				    a->name);
 	bundle_store bs;
-	record(r, a->target, a->name, CW_DEPLOY_STARTED, cur, NULL, NULL, NULL);
+	if (record(r, a->target, a->name, CW_DEPLOY_STARTED, cur, NULL, NULL, NULL) != 0)
+		return cw_error_set(err, CW_EIO, "certificate '%s': cannot journal the deploy to '%s'; "
+				    "not starting it", a->name, a->target);
 	int rc = build_bundle(r, cert, d, cur, a->live_fingerprint, &bs, err);
 	if (rc == 0)
 		rc = cw_th_deploy(th, &bs.b, err);
@@ -978,6 +993,36 @@ static void run_deploys(run_ctx *r, cw_plan *plan, int *action_ok, cw_apply_resu
 	free(job.ran);
 }
 
+/* Records that the target holds the current certificate, without a deploy: the chain and
+ * slot digests it had are kept (a pending chain-changed or drift must stay pending); a
+ * record that lacked them takes the current ones. */
+static void record_reconciled(run_ctx *r, const cw_live_slot *s, const cw_issued *cur,
+			      const cw_deployment *d, const cw_deploy_record *old)
+{
+	cw_deploy_record rec;
+	memset(&rec, 0, sizeof(rec));
+	rec.target = s->target;
+	rec.certificate = s->slot;
+	rec.status = CW_DEPLOY_OK;
+	rec.serial = cur->serial;
+	memcpy(rec.fingerprint, cur->fingerprint, sizeof(rec.fingerprint));
+	rec.updated = r->o->now;
+	rec.bound = d->bind;
+	rec.nbound = d->nbind;
+	if (old && old->slot_digest[0])
+		memcpy(rec.slot_digest, old->slot_digest, sizeof(rec.slot_digest));
+	else if (s->obs.digest && strlen(s->obs.digest) == 64)
+		memcpy(rec.slot_digest, s->obs.digest, sizeof(rec.slot_digest));
+	if (old && old->chain_digest[0])
+		memcpy(rec.chain_digest, old->chain_digest, sizeof(rec.chain_digest));
+	else
+		cw_chain_digest(&r->st, cw_inventory_certificate(&r->inv, s->slot)->issuer_ref,
+				rec.chain_digest);
+	cw_error err = { 0 };
+	if (cw_state_record_deploy(&r->st, r->ks, &rec, &err) != 0)
+		logf_(r->o, CW_LOG_ERROR, "%s", err.msg);
+}
+
 /* A deployment certwright has no current record of (state lost, or deployed by an older
  * run that was not recorded), but whose target already holds the current certificate,
  * is recorded as it is. Failed or interrupted records are left alone: the diff redoes
@@ -1002,8 +1047,7 @@ static void reconcile_records(run_ctx *r)
 		if (rec && !strcmp(rec->fingerprint, s->fingerprint) && !rec->last_error &&
 		    (rec->slot_digest[0] || !s->obs.digest))
 			continue;
-		record(r, s->target, s->slot, CW_DEPLOY_OK, cur, NULL, d,
-		       rec && rec->slot_digest[0] ? rec->slot_digest : s->obs.digest);
+		record_reconciled(r, s, cur, d, rec);
 	}
 }
 
@@ -1170,6 +1214,9 @@ static int publish_crl(run_ctx *r, const cw_authority *ca, cw_error *err)
 		memcpy(rec.fingerprint, info.fingerprint, sizeof(rec.fingerprint));
 		cw_crl_serials_digest(serials, n, rec.revoked_digest);
 		rec.nrevoked = n;
+		const cw_issued *cacur = cw_state_current(&r->st, ca->name);
+		if (cacur)
+			memcpy(rec.ca_fingerprint, cacur->fingerprint, sizeof(rec.ca_fingerprint));
 		rc = cw_state_record_crl(&r->st, r->ks, &rec, der, len, err);
 	}
 	cw_crl_info_release(&info);
@@ -1452,10 +1499,6 @@ static int prepare_apply(run_ctx *r, cw_plan *plan, const cw_plan *saved, cw_err
 		return -1;
 	if (build_plan(r, plan, 1, err) != 0)
 		return -1;
-	if (!r->ks)
-		return cw_error_set(err, CW_EINTERNAL, "no keystore");
-	if (cw_keystore_lock(r->ks, err) != 0)
-		return -1;
 	size_t blocking = cw_plan_blocking_errors(plan);
 	if (blocking)
 		return cw_error_set(err, CW_EINVAL, "the plan has %zu error(s); nothing was applied",
@@ -1508,9 +1551,9 @@ int cw_engine_apply(const cw_options *o, const cw_plan *saved, cw_apply_result *
 	run_issues(&r, plan, action_ok, res);
 	double t1 = now_seconds();
 	run_deploys(&r, plan, action_ok, res);
+	run_exports(&r, plan, action_ok, res);   /* a superseded revocation waits for these */
 	run_revocations(&r, plan, action_ok, res);
 	run_crls(&r, plan, action_ok, res);
-	run_exports(&r, plan, action_ok, res);
 	double t2 = now_seconds();
 	logf_(o, CW_LOG_DEBUG, "issuance %.3f s, deployment %.3f s", t1 - t0, t2 - t1);
 	free(action_ok);

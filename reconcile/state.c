@@ -497,6 +497,8 @@ static json_t *deploy_to_json(const cw_deploy_record *r, const char **bad)
 	jw_id(&w, "fingerprint", r->fingerprint[0] ? r->fingerprint : NULL);
 	if (r->slot_digest[0])
 		jw_id(&w, "slot_digest", r->slot_digest);
+	if (r->chain_digest[0])
+		jw_id(&w, "chain_digest", r->chain_digest);
 	jw_int(&w, "attempts", r->attempts);
 	jw_text(&w, "last_error", r->last_error);
 	jw_time(&w, "updated", r->updated);
@@ -727,6 +729,9 @@ static const char *deploy_from_json(json_t *obj, cw_deploy_record *d)
 	const char *sd = json_string_value(json_object_get(obj, "slot_digest"));
 	if (sd && strlen(sd) == 64)
 		memcpy(d->slot_digest, sd, 65);
+	const char *cd = json_string_value(json_object_get(obj, "chain_digest"));
+	if (cd && strlen(cd) == 64)
+		memcpy(d->chain_digest, cd, 65);
 	d->attempts = (int)jr_int(&r, "attempts");
 	d->last_error = jr_str(&r, "last_error", 0);
 	d->updated = jr_time(&r, "updated", 1);
@@ -1005,6 +1010,8 @@ static void canon_deploy(cw_buf *b, const cw_deploy_record *r)
 	canon_str(b, r->fingerprint);
 	if (r->slot_digest[0])  /* only when set: digests of older records stay as they were */
 		canon_str(b, r->slot_digest);
+	if (r->chain_digest[0])
+		canon_str(b, r->chain_digest);
 	canon_u64(b, (uint64_t)(int64_t)r->attempts);
 	canon_str(b, r->last_error);
 	canon_u64(b, (uint64_t)r->updated);
@@ -1623,6 +1630,8 @@ int cw_state_record_crl(cw_state *st, cw_keystore *ks, const cw_crl_record *rec,
 	json_object_set_new(o, "next_update", json_string(t2));
 	json_object_set_new(o, "fingerprint", json_string(rec->fingerprint));
 	json_object_set_new(o, "revoked_digest", json_string(rec->revoked_digest));
+	if (rec->ca_fingerprint[0])
+		json_object_set_new(o, "ca_fingerprint", json_string(rec->ca_fingerprint));
 	json_object_set_new(o, "revoked", json_integer((json_int_t)rec->nrevoked));
 	json_t *targets = json_array();
 	for (size_t i = 0; i < rec->ndeployed; i++)
@@ -1652,14 +1661,17 @@ int cw_state_crl_deployed(cw_state *st, cw_keystore *ks, const char *authority,
 		return cw_error_set(err, CW_EINTERNAL, "authority '%s' has no CRL", authority);
 	if (cw_crl_record_on(cur, target))
 		return 0;
+	/* own copies: recording replaces (and frees) the record cur points into */
 	cw_crl_record rec = *cur;
 	rec.deployed = cw_xcalloc(cur->ndeployed + 1, sizeof(char *));
-	if (cur->ndeployed)
-		memcpy(rec.deployed, cur->deployed, cur->ndeployed * sizeof(char *));
-	rec.deployed[rec.ndeployed++] = (char *)target;
+	for (size_t i = 0; i < cur->ndeployed; i++)
+		rec.deployed[i] = cw_xstrdup(cur->deployed[i]);
+	rec.deployed[rec.ndeployed++] = cw_xstrdup(target);
 	rec.authority = cw_xstrdup(cur->authority);
 	/* facts only: the DER on disk is already this CRL */
 	int rc = cw_state_record_crl(st, ks, &rec, NULL, 0, err);
+	for (size_t i = 0; i < rec.ndeployed; i++)
+		free(rec.deployed[i]);
 	free(rec.deployed);
 	free(rec.authority);
 	return rc;
@@ -1698,6 +1710,9 @@ static int load_crl_file(cw_state *st, const char *path, cw_error *err)
 	rec.nrevoked = (size_t)json_integer_value(json_object_get(root, "revoked"));
 	memcpy(rec.fingerprint, fp, 65);
 	memcpy(rec.revoked_digest, rd, 65);
+	const char *caf = json_string_value(json_object_get(root, "ca_fingerprint"));
+	if (caf && strlen(caf) == 64)
+		memcpy(rec.ca_fingerprint, caf, 65);
 	json_t *targets = json_object_get(root, "deployed");
 	size_t i;
 	json_t *v;

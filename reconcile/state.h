@@ -55,6 +55,8 @@ typedef struct {
 	char fingerprint[65];
 	char slot_digest[65];     /* the target's digest of the rest of the slot after the
 				   * verified deploy ("" = the type cannot tell) */
+	char chain_digest[65];    /* which authority certificates (chain + root) went with
+				   * it: a CA renewed later makes the deploy due again */
 	int attempts;             /* consecutive failed attempts; 0 after success */
 	char *last_error;         /* NULL after success */
 	time_t updated;
@@ -71,6 +73,7 @@ typedef struct {
 	char fingerprint[65];         /* SHA-256 of the DER */
 	char revoked_digest[65];      /* over the sorted serials it lists: "does it say the
 				       * same as the index?" without parsing it */
+	char ca_fingerprint[65];      /* the authority certificate it was signed under */
 	size_t nrevoked;
 	char **deployed;              /* targets that hold exactly this CRL */
 	size_t ndeployed;

@@ -118,3 +118,21 @@ reload_script 'exit 0'
 cw apply;                          expect_rc 0 "the next run finishes the job"
 check "issued once for this change" test "$(issued_count flaky)" = "$((n + 1))"
 check "target has the third name" bash -c "openssl x509 -in '$OUT/broken/flaky.crt' -noout -ext subjectAltName | grep -q flaky3"
+
+# 7. two repositories sharing one keystore: the second apply is refused while the first
+# runs, instead of both rewriting the keystore's records from their own copy
+git clone -q "$REPO" "$T/repo2"
+reload_script "echo \$\$ >'$T/reload.pid'; touch '$T/reload-started'; exec sleep 60"
+rm -f "$T/reload-started"
+sed -i 's/"DNS:flaky.example.test", "DNS:flaky3.example.test"/"DNS:flaky.example.test", "DNS:flaky4.example.test"/' "$REPO/inventory/failing.yaml"
+git -C "$REPO" commit -qam "flaky: fourth name"
+"$CERTWRIGHT" -C "$REPO" apply >"$T/first.out" 2>&1 &
+pid=$!
+for _ in $(seq 1 200); do [ -e "$T/reload-started" ] && break; sleep 0.1; done
+"$CERTWRIGHT" -C "$T/repo2" apply >"$T/last.out" 2>"$T/last.err" && RC=0 || RC=$?
+expect_rc 1 "an apply in another repository on the same keystore is refused meanwhile"
+check "message says the keystore is locked" out_has "locked"
+kill "$(cat "$T/reload.pid")" 2>/dev/null || true
+wait "$pid" || true
+reload_script 'exit 0'
+cw apply;                          expect_rc 0 "the first repository converges"

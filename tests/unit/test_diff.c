@@ -478,6 +478,79 @@ static void test_same_inputs_same_plan(void **state)
 	cw_buf_release(&b);
 }
 
+/* Inventory text with one substitution (for cases that need a variant). */
+static void load_variant(cw_inventory *inv, const char *from, const char *to)
+{
+	const char *at = strstr(INVENTORY, from);
+	assert_non_null(at);
+	char *text = cw_xasprintf("%.*s%s%s", (int)(at - INVENTORY), INVENTORY, to, at + strlen(from));
+	memset(inv, 0, sizeof(*inv));
+	load_inventory_text(inv, text);
+	free(text);
+}
+
+/* A CA renewed in an earlier run (killed before its deploys, or applied with --target):
+ * the chain recorded with each deployment says which targets still carry the old one. */
+static void test_chain_change_survives_the_run_that_renewed_the_ca(void **state)
+{
+	fixture *f = *state;
+	converged(f);
+	cw_deploy_record r;
+	memset(&r, 0, sizeof(r));
+	r.target = (char *)"t1";
+	r.certificate = (char *)"web";
+	r.status = CW_DEPLOY_OK;
+	r.serial = (char *)"03";
+	fp_for("web", "03", r.fingerprint);
+	r.updated = T0;
+	cw_chain_digest(&f->st, cw_inventory_certificate(&f->inv, "web")->issuer_ref, r.chain_digest);
+	cw_error err = { 0 };
+	assert_int_equal(cw_state_record_deploy(&f->st, f->ks, &r, &err), 0);
+	run_diff(f, T0 + DAY, NULL);
+	const char *none[] = { NULL };
+	expect_plan(f, none);
+	/* the issuing CA gets a new certificate (same key) in a run that dies before deploying */
+	issue(f, "issuing", "0B", T0 + DAY, "k-issuing", "k-root");
+	run_diff(f, T0 + 2 * DAY, NULL);
+	const char *want[] = { "deploy web>t1 chain-changed", NULL };
+	expect_plan(f, want);
+}
+
+/* revoke_superseded waits until every deployment holds the replacement: a deployment
+ * outside --target, or refused by its device, keeps the old certificate valid. */
+static void test_superseded_waits_for_every_deployment(void **state)
+{
+	fixture *f = *state;
+	cw_inventory inv;
+	load_variant(&inv, "    deploy: [{target: t1}, {target: t2}]\n",
+		     "    deploy: [{target: t1}, {target: t2}]\n    revoke_superseded: true\n");
+	converged(f);
+	cw_plan_release(&f->plan);
+	cw_plan_init(&f->plan);
+	/* renewal due: everything in scope -> the old serial is revoked after both deploys */
+	assert_int_equal(cw_diff(&f->plan, &inv, &f->st, &f->live, T0 + 61 * DAY, NULL), 0);
+	const cw_action *rv = find_action(f, "revoke", "web", NULL);
+	assert_string_equal(rv->reason, "superseded");
+	assert_string_equal(rv->current_serial, "03");
+	assert_int_equal(rv->ndeps, 3); /* issue + two deploys */
+	/* only t1 in scope: t2 would keep serving the old one, so no revocation yet */
+	const char *targets[] = { "t1" };
+	cw_diff_filter only_t1 = { targets, 1, NULL, 0 };
+	cw_plan_release(&f->plan);
+	cw_plan_init(&f->plan);
+	assert_int_equal(cw_diff(&f->plan, &inv, &f->st, &f->live, T0 + 61 * DAY, &only_t1), 0);
+	for (size_t i = 0; i < f->plan.n; i++)
+		assert_int_not_equal(f->plan.actions[i].kind, CW_ACT_REVOKE);
+	/* t2 refuses the key type: same */
+	f->live.targets[1].facts.accepted_keys = 1u << CW_KEY_RSA2048;
+	cw_plan_release(&f->plan);
+	cw_plan_init(&f->plan);
+	assert_int_equal(cw_diff(&f->plan, &inv, &f->st, &f->live, T0 + 61 * DAY, NULL), 0);
+	for (size_t i = 0; i < f->plan.n; i++)
+		assert_int_not_equal(f->plan.actions[i].kind, CW_ACT_REVOKE);
+	cw_inventory_release(&inv);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -494,6 +567,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_filters, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_refused_key_type_is_a_plan_error_for_that_target, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_same_inputs_same_plan, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_chain_change_survives_the_run_that_renewed_the_ca, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_superseded_waits_for_every_deployment, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -599,9 +599,33 @@ static void test_cancel_stops_parallel_runs(void **state)
 	}
 }
 
+/* certwright's environment carries secrets (the keystore passphrase, env: references):
+ * a child sees only what programs need to run. */
+static void test_child_environment_holds_no_secrets(void **state)
+{
+	(void)state;
+	setenv("CERTWRIGHT_PASSPHRASE", "keystore-secret", 1);
+	setenv("SOFTETHER_ADMIN_PASSWORD", "admin-secret", 1);
+	const char *argv[] = { "env", NULL };
+	cw_exec_opts opts;
+	memset(&opts, 0, sizeof(opts));
+	opts.argv = argv;
+	opts.timeout_ms = 5000;
+	cw_exec_result res;
+	cw_error err = { 0 };
+	assert_int_equal(cw_exec(&opts, &res, &err), 0);
+	assert_null(strstr(res.out.buf, "keystore-secret"));
+	assert_null(strstr(res.out.buf, "admin-secret"));
+	assert_non_null(strstr(res.out.buf, "PATH="));
+	cw_exec_result_release(&res);
+	unsetenv("CERTWRIGHT_PASSPHRASE");
+	unsetenv("SOFTETHER_ADMIN_PASSWORD");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_child_environment_holds_no_secrets),
 		cmocka_unit_test(test_exit_status),
 		cmocka_unit_test(test_capture_stdout_and_stderr),
 		cmocka_unit_test(test_cap_truncates_and_keeps_draining),
