@@ -488,6 +488,8 @@ static void md_row(cw_buf *out, const summary_row *row, const cw_state *st, summ
 	if (row->cur) {
 		cw_format_time(row->cur->not_after, na);
 		cw_format_time(cw_renew_at(row->renew, row->cur->not_before, row->cur->not_after), ra);
+	} else if (row->cert && row->cert->revoked) {
+		snprintf(na, sizeof(na), "revoked");   /* the entry stays as the record */
 	}
 	cw_buf_adds(out, "| ");
 	md_text(out, row->name);
