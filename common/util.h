@@ -53,6 +53,9 @@ int cw_error_set(cw_error *err, cw_errcode code, const char *fmt, ...)
 int cw_error_openssl(cw_error *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void cw_error_clear(cw_error *err);
 
+/* Log levels, shared by the engine and the target adapters. */
+enum { CW_LOG_ERROR = 0, CW_LOG_WARN, CW_LOG_INFO, CW_LOG_DEBUG };
+
 /* Allocation that aborts on exhaustion. */
 void *cw_xmalloc(size_t n);
 void *cw_xcalloc(size_t n, size_t size);

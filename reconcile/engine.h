@@ -11,8 +11,6 @@
 #include "reconcile/diff.h"
 #include "reconcile/plan.h"
 
-enum { CW_LOG_ERROR = 0, CW_LOG_WARN, CW_LOG_INFO, CW_LOG_DEBUG };
-
 typedef struct {
 	const char *repo_dir;          /* git work tree; report and lock live there */
 	const char *inventory_dir;     /* relative to repo_dir unless absolute */

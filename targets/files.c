@@ -26,7 +26,6 @@
 
 /* The engine's log levels (reconcile/engine.h: CW_LOG_*); targets sit below reconcile
  * and must not include it. */
-enum { FILES_LOG_WARN = 1, FILES_LOG_INFO = 2 };
 
 #define FILES_READ_CAP ((size_t)1 << 20)       /* certificate files are a few KiB */
 #define FILES_RELOAD_OUTPUT_CAP ((size_t)64 << 10)
@@ -417,6 +416,7 @@ static int files_open(void **handle, const char *name, const cw_node *config,
 	t->name = cw_xstrdup(name ? name : "files");
 	if (env)
 		t->env = *env;
+	t->env.work_dir = NULL; /* the engine's string lives for open() only; not needed here */
 	t->cert_mode = cw_node_mode(config, "cert_mode", 0644);
 	t->key_mode = cw_node_mode(config, "key_mode", 0600);
 	t->dir_mode = cw_node_mode(config, "dir_mode", 0755);
@@ -440,22 +440,6 @@ static int files_open(void **handle, const char *name, const cw_node *config,
 }
 
 /* ---- helpers for the slot's files ---- */
-
-static void files_log(const files_target *t, int level, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void files_log(const files_target *t, int level, const char *fmt, ...)
-{
-	if (!t->env.log)
-		return;
-	cw_buf b = CW_BUF_INIT;
-	va_list ap;
-	va_start(ap, fmt);
-	cw_buf_vaddf(&b, fmt, ap);
-	va_end(ap);
-	t->env.log(t->env.log_ud, level, t->name, b.buf);
-	cw_buf_release(&b);
-}
 
 /* The engine passes inventory names, checked at validate time; checked again here
  * because this is where a bad name would turn into a path. */
@@ -877,7 +861,7 @@ static int files_deploy(void *h, const cw_bundle *b, cw_error *err)
 	if (werr.code != CW_OK)
 		cw_error_set(err, werr.code, "target '%s': %s", t->name, werr.msg);
 	if (rc == 0)
-		files_log(t, FILES_LOG_INFO, "wrote '%s' (sha256 %s) to %s", b->slot,
+		cw_target_log(&t->env, t->name, CW_LOG_INFO, "wrote '%s' (sha256 %s) to %s", b->slot,
 			  b->fingerprint ? b->fingerprint : "?", t->dir);
 	for (int k = 0; k < FILE_KINDS; k++)
 		free(paths[k]);
@@ -920,7 +904,7 @@ static int files_activate(void *h, cw_error *err)
 		rc = cw_error_set(err, CW_ETARGET, "target '%s': reload %s exited with status %d%s%s",
 				  t->name, t->reload[0], res.status, *line ? ": " : "", line);
 	else
-		files_log(t, FILES_LOG_INFO, "reloaded with %s in %.1fs", t->reload[0], res.seconds);
+		cw_target_log(&t->env, t->name, CW_LOG_INFO, "reloaded with %s in %.1fs", t->reload[0], res.seconds);
 	cw_exec_result_release(&res);
 	return rc;
 }
@@ -958,7 +942,7 @@ static int files_remove(void *h, const char *slot, const char *previous_fingerpr
 		free(path);
 	}
 	if (rc == 0)
-		files_log(t, FILES_LOG_INFO, "removed the files of '%s' from %s", slot, t->dir);
+		cw_target_log(&t->env, t->name, CW_LOG_INFO, "removed the files of '%s' from %s", slot, t->dir);
 	return rc;
 }
 
@@ -999,7 +983,7 @@ static int files_deploy_crl(void *h, const char *authority, const cw_blob *der, 
 	if (rc == 0)
 		rc = cw_write_file_atomic(path, content.buf, content.len, t->cert_mode, err);
 	if (rc == 0)
-		files_log(t, FILES_LOG_INFO, "wrote the CRL of '%s' to %s", authority, path);
+		cw_target_log(&t->env, t->name, CW_LOG_INFO, "wrote the CRL of '%s' to %s", authority, path);
 	cw_buf_release(&content);
 	cw_buf_release(&rel);
 	free(dir);

@@ -8,6 +8,7 @@
 #include "targets/target.h"
 
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -88,6 +89,19 @@ const char *const *cw_target_type_names(void)
 	fill_builtin_names_locked();
 	pthread_mutex_unlock(&registry_lock);
 	return type_names;
+}
+
+void cw_target_log(const cw_target_env *env, const char *target, int level, const char *fmt, ...)
+{
+	if (!env || !env->log)
+		return;
+	cw_buf b = CW_BUF_INIT;
+	va_list ap;
+	va_start(ap, fmt);
+	cw_buf_vaddf(&b, fmt, ap);
+	va_end(ap);
+	env->log(env->log_ud, level, target, b.buf);
+	cw_buf_release(&b);
 }
 
 void cw_observation_release(cw_observation *o)

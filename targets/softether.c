@@ -41,7 +41,6 @@
 
 /* The engine's log levels (reconcile/engine.h: CW_LOG_*); targets sit below reconcile
  * and must not include it. */
-enum { SE_LOG_WARN = 1, SE_LOG_INFO = 2, SE_LOG_DEBUG = 3 };
 
 #define SE_DEFAULT_PORT "443"
 #define SE_DEFAULT_TIMEOUT_MS 30000
@@ -92,28 +91,11 @@ typedef struct {
 	char *sni;               /* NULL: no SNI */
 	int timeout_ms;
 	char *work_dir;
-	void (*log)(void *ud, int level, const char *target, const char *msg);
-	void *log_ud;
+	cw_target_env env;        /* the engine's log callback and timeout */
 	se_build build;          /* cached after the first ServerInfoGet */
 } se_target;
 
 /* ---- small helpers ---- */
-
-static void se_log(const se_target *t, int level, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void se_log(const se_target *t, int level, const char *fmt, ...)
-{
-	if (!t->log)
-		return;
-	cw_buf b = CW_BUF_INIT;
-	va_list ap;
-	va_start(ap, fmt);
-	cw_buf_vaddf(&b, fmt, ap);
-	va_end(ap);
-	t->log(t->log_ud, level, t->name, b.buf);
-	cw_buf_release(&b);
-}
 
 static int64_t mono_ms(void)
 {
@@ -285,10 +267,9 @@ static int softether_open(void **handle, const char *name, const cw_node *config
 	se_target *t = cw_xcalloc(1, sizeof(*t));
 	cw_buf_init(&t->password);
 	t->name = cw_xstrdup(name ? name : "softether");
-	if (env) {
-		t->log = env->log;
-		t->log_ud = env->log_ud;
-	}
+	if (env)
+		t->env = *env;
+	t->env.work_dir = NULL; /* borrowed for open() only: work_dir above is our copy */
 	if (open_address(t, config, err) != 0 || open_timeout(t, config, env, err) != 0 ||
 	    open_paths(t, config, env, err) != 0 || open_password(t, config, err) != 0) {
 		softether_close(t);
@@ -365,7 +346,7 @@ static void private_dir_remove(const se_target *t, const char *dir)
 		closedir(d);
 	}
 	if (rmdir(dir) != 0 && errno != ENOENT)
-		se_log(t, SE_LOG_WARN, "cannot remove private folder %s: %s", dir, strerror(errno));
+		cw_target_log(&t->env, t->name, CW_LOG_WARN, "cannot remove private folder %s: %s", dir, strerror(errno));
 }
 
 static int write_private_file(const se_target *t, const char *path, const void *data, size_t len,
@@ -513,7 +494,7 @@ static int vpncmd_run(const se_target *t, int csv, const char *cwd, const char *
 	int rc = cw_exec(&opts, res, &xerr);
 	cw_memzero(password_arg, strlen(password_arg));
 	free(password_arg);
-	se_log(t, SE_LOG_DEBUG, "vpncmd %s on %s: %.2f s, exit %d", cmd, t->address, res->seconds,
+	cw_target_log(&t->env, t->name, CW_LOG_DEBUG, "vpncmd %s on %s: %.2f s, exit %d", cmd, t->address, res->seconds,
 	       res->exited ? res->status : -1);
 	if (rc != 0 && res->timed_out) {
 		char limit[32];
@@ -568,7 +549,7 @@ static int learn_build(se_target *t, cw_error *err)
 	cw_exec_result res;
 	int rc = vpncmd_run(t, 1, NULL, "ServerInfoGet", NULL, &res, err);
 	if (rc == 0 && parse_build(res.out.buf, &t->build) != 0)
-		se_log(t, SE_LOG_WARN, "no version in ServerInfoGet's output: assuming RSA keys only "
+		cw_target_log(&t->env, t->name, CW_LOG_WARN, "no version in ServerInfoGet's output: assuming RSA keys only "
 		       "and a leaf-only server");
 	cw_exec_result_release(&res);
 	return rc;
@@ -748,7 +729,7 @@ static int set_server_cert(const se_target *t, const cw_bundle *b, const cw_buf 
 		rc = vpncmd_run(t, 0, dir, "ServerCertSet", args, &res, err);
 		int chain_served = t->chain_certs || build_is_modern(&t->build);
 		if (rc == 0 && strstr(res.out.buf, "sub-certificate"))
-			se_log(t, chain_served ? SE_LOG_DEBUG : SE_LOG_INFO,
+			cw_target_log(&t->env, t->name, chain_served ? CW_LOG_DEBUG : CW_LOG_INFO,
 			       "server notes that '%s' is CA-signed: clients need its intermediates%s",
 			       b->slot, chain_served ? "" : " (set chain_certs to serve them)");
 		cw_exec_result_release(&res);
@@ -780,7 +761,7 @@ static void remove_stale_chain_files(const se_target *t, size_t keep)
 		if (end == nm + plen || strcmp(end, SE_CHAIN_SUFFIX) || idx < keep)
 			continue;
 		if (unlinkat(dirfd(d), nm, 0) != 0)
-			se_log(t, SE_LOG_WARN, "cannot remove stale %s/%s: %s", t->chain_certs, nm,
+			cw_target_log(&t->env, t->name, CW_LOG_WARN, "cannot remove stale %s/%s: %s", t->chain_certs, nm,
 			       strerror(errno));
 	}
 	closedir(d);
@@ -830,13 +811,13 @@ static int softether_deploy(void *h, const cw_bundle *b, cw_error *err)
 	cw_buf_release(&cert_pem);
 	if (rc != 0)
 		return -1;
-	se_log(t, SE_LOG_INFO, "installed '%s' (sha256 %s) on %s", b->slot,
+	cw_target_log(&t->env, t->name, CW_LOG_INFO, "installed '%s' (sha256 %s) on %s", b->slot,
 	       b->fingerprint ? b->fingerprint : "?", t->address);
 	if (modern || !b->nchain)
 		return 0;
 	if (t->chain_certs)
 		return write_chain_certs(t, b, err);
-	se_log(t, SE_LOG_WARN, "'%s' has %zu intermediate(s) this server cannot serve: set chain_certs",
+	cw_target_log(&t->env, t->name, CW_LOG_WARN, "'%s' has %zu intermediate(s) this server cannot serve: set chain_certs",
 	       b->slot, b->nchain);
 	return 0;
 }
@@ -1169,7 +1150,7 @@ static int softether_verify(void *h, const char *slot, cw_observation *obs, cw_e
 	}
 	obs->present = 1;
 	obs->key_present = 1;
-	se_log(t, SE_LOG_DEBUG, "verify on %s: %.2f s, %zu certificate(s) served", t->address,
+	cw_target_log(&t->env, t->name, CW_LOG_DEBUG, "verify on %s: %.2f s, %zu certificate(s) served", t->address,
 	       (double)(mono_ms() - started) / 1000.0, obs->nchain + 1);
 	return 0;
 }

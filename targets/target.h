@@ -135,6 +135,11 @@ typedef struct cw_target_ops {
 	int (*deploy_crl)(void *h, const char *authority, const cw_blob *der, cw_error *err);
 } cw_target_ops;
 
+/* Formats a message and hands it to env->log with the target's name (levels CW_LOG_*);
+ * nothing without a log. The one logging path of every adapter. */
+void cw_target_log(const cw_target_env *env, const char *target, int level, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
 /* Registry of target types (targets/registry.c). Tests may register fakes at run time. */
 const cw_target_ops *cw_target_type(const char *type);
 int cw_target_register(const cw_target_ops *ops);
