@@ -14,6 +14,7 @@
 #include <openssl/pem.h>
 
 #include "common/cancel.h"
+#include "common/parallel.h"
 #include "reconcile/diff.h"
 
 typedef struct {
@@ -217,8 +218,6 @@ typedef struct {
 	int *action_ok;
 	cw_error *errors;          /* per action */
 	int *ran;
-	pthread_mutex_t mu;
-	size_t next_target;
 } deploy_job;
 
 int run_open_target(run_ctx *r, const cw_target *t, cw_target_handle *th, cw_error *err)
@@ -276,36 +275,19 @@ static void deploy_target(deploy_job *job, const cw_target *t)
 		cw_target_handle_close(&th);
 }
 
-static void *deploy_worker(void *arg)
+static void deploy_at(void *ctx, size_t t)
 {
-	deploy_job *job = arg;
-	for (;;) {
-		pthread_mutex_lock(&job->mu);
-		size_t t = job->next_target++;
-		pthread_mutex_unlock(&job->mu);
-		if (t >= job->r->inv.ntargets)
-			return NULL;
-		deploy_target(job, &job->r->inv.targets[t]);
-	}
+	deploy_job *job = ctx;
+	deploy_target(job, &job->r->inv.targets[t]);
 }
 
 void apply_deploys(run_ctx *r, cw_plan *plan, int *action_ok, cw_apply_result *res)
 {
 	deploy_job job = { r, plan, action_ok, cw_xcalloc(plan->n + 1, sizeof(cw_error)),
-			   cw_xcalloc(plan->n + 1, sizeof(int)), PTHREAD_MUTEX_INITIALIZER, 0 };
-	size_t nworkers = r->o->parallel > 0 ? (size_t)r->o->parallel : 4;
-	if (nworkers > r->inv.ntargets)
-		nworkers = r->inv.ntargets;
-	pthread_t *threads = cw_xcalloc(nworkers ? nworkers : 1, sizeof(pthread_t));
-	size_t started = 0;
-	for (; started < nworkers; started++)
-		if (pthread_create(&threads[started], NULL, deploy_worker, &job) != 0)
-			break;
-	if (!started)
-		deploy_worker(&job);
-	for (size_t i = 0; i < started; i++)
-		pthread_join(threads[i], NULL);
-	free(threads);
+			   cw_xcalloc(plan->n + 1, sizeof(int)) };
+	/* one worker per target: a target's steps stay in order, targets run side by side */
+	cw_parallel_for(r->inv.ntargets, r->o->parallel > 0 ? (size_t)r->o->parallel : 4,
+			deploy_at, &job);
 	for (size_t i = 0; i < plan->n; i++)
 		if (job.ran[i])
 			run_add_result(res, &plan->actions[i], action_ok[i],

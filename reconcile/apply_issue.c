@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "common/cancel.h"
+#include "common/parallel.h"
 #include "issuers/localca.h"
 #include "reconcile/x509.h"
 
@@ -135,37 +136,29 @@ typedef struct {
 	cw_issued *entries;
 	cw_error *errors;
 	int *done;
-	pthread_mutex_t mu;
-	size_t next;
 } issue_job;
 
-static void *issue_worker(void *arg)
+/* One leaf: workers share the job, each index is one issuance. */
+static void issue_at(void *ctx, size_t i)
 {
-	issue_job *job = arg;
-	for (;;) {
-		pthread_mutex_lock(&job->mu);
-		size_t i = job->next++;
-		pthread_mutex_unlock(&job->mu);
-		if (i >= job->n)
-			return NULL;
-		const cw_action *a = job->actions[i];
-		const cw_certificate *cert = cw_inventory_certificate(&job->r->inv, a->name);
-		if (cw_cancel_requested()) {
-			cw_error_set(&job->errors[i], CW_ETARGET, "interrupted (signal %d) before "
-				     "issuing", cw_cancel_requested());
-			continue;
-		}
-		if (!job->signers[i].key) {
-			cw_error_set(&job->errors[i], CW_EINVAL, "certificate '%s': its authority '%s' "
-				     "is not available", a->name, cert ? cert->issuer : "?");
-			continue;
-		}
-		cw_cert_spec spec;
-		effective_spec(&spec, &cert->spec, cert->issuer_ref);
-		job->done[i] = issue_one(job->r, cert->name, &spec, cert->issuer, &job->signers[i],
-					 NULL, 0, &job->entries[i], &job->errors[i]) == 0;
-		cw_cert_spec_release(&spec);
+	issue_job *job = ctx;
+	const cw_action *a = job->actions[i];
+	const cw_certificate *cert = cw_inventory_certificate(&job->r->inv, a->name);
+	if (cw_cancel_requested()) {
+		cw_error_set(&job->errors[i], CW_ETARGET, "interrupted (signal %d) before issuing",
+			     cw_cancel_requested());
+		return;
 	}
+	if (!job->signers[i].key) {
+		cw_error_set(&job->errors[i], CW_EINVAL, "certificate '%s': its authority '%s' is not "
+			     "available", a->name, cert ? cert->issuer : "?");
+		return;
+	}
+	cw_cert_spec spec;
+	effective_spec(&spec, &cert->spec, cert->issuer_ref);
+	job->done[i] = issue_one(job->r, cert->name, &spec, cert->issuer, &job->signers[i], NULL, 0,
+				 &job->entries[i], &job->errors[i]) == 0;
+	cw_cert_spec_release(&spec);
 }
 
 typedef struct {
@@ -177,7 +170,7 @@ typedef struct {
 /* Issues every ISSUE action whose dependencies succeeded; records results in res. */
 void apply_issues(run_ctx *r, cw_plan *plan, int *action_ok, cw_apply_result *res)
 {
-	issue_job job = { .r = r, .mu = PTHREAD_MUTEX_INITIALIZER };
+	issue_job job = { .r = r };
 	job.actions = cw_xcalloc(plan->n, sizeof(*job.actions));
 	size_t *plan_index = cw_xcalloc(plan->n, sizeof(size_t));
 	for (size_t i = 0; i < plan->n; i++) {
@@ -213,19 +206,8 @@ void apply_issues(run_ctx *r, cw_plan *plan, int *action_ok, cw_apply_result *re
 				     cert->issuer);
 	}
 
-	size_t nworkers = r->o->parallel > 0 ? (size_t)r->o->parallel : 2;
-	if (nworkers > job.n)
-		nworkers = job.n;
-	pthread_t *threads = cw_xcalloc(nworkers ? nworkers : 1, sizeof(pthread_t));
-	size_t started = 0;
-	for (; started < nworkers; started++)
-		if (pthread_create(&threads[started], NULL, issue_worker, &job) != 0)
-			break;
-	if (!started)
-		issue_worker(&job);
-	for (size_t i = 0; i < started; i++)
-		pthread_join(threads[i], NULL);
-	free(threads);
+	/* key generation (RSA above all) is the cost: one worker per --parallel */
+	cw_parallel_for(job.n, r->o->parallel > 0 ? (size_t)r->o->parallel : 2, issue_at, &job);
 
 	/* the commit point: everything durable, then one index write per authority */
 	cw_issued *batch = cw_xcalloc(job.n ? job.n : 1, sizeof(cw_issued));

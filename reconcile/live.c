@@ -5,9 +5,11 @@
  */
 #include "reconcile/live.h"
 
-#include <pthread.h>
+
 #include <stdlib.h>
 #include <string.h>
+
+#include "common/parallel.h"
 
 /* ---- the handle wrapper ---- */
 
@@ -93,8 +95,6 @@ typedef struct {
 	cw_live *live;
 	size_t *slot_first;      /* per target: index of its first slot in live->slots */
 	size_t *slot_count;
-	pthread_mutex_t mu;
-	size_t next;
 } observe_job;
 
 static char *slot_key(const char *target, const char *slot)
@@ -213,17 +213,9 @@ static void observe_target(observe_job *job, size_t t)
 	free(work);
 }
 
-static void *observe_worker(void *arg)
+static void observe_at(void *ctx, size_t t)
 {
-	observe_job *job = arg;
-	for (;;) {
-		pthread_mutex_lock(&job->mu);
-		size_t t = job->next++;
-		pthread_mutex_unlock(&job->mu);
-		if (t >= job->inv->ntargets)
-			return NULL;
-		observe_target(job, t);
-	}
+	observe_target(ctx, t);
 }
 
 static void live_digest(cw_live *l)
@@ -247,27 +239,15 @@ int cw_observe(cw_live *out, const cw_inventory *inv, const cw_deploy_record *re
 	       size_t nrecords, const cw_observe_opts *opts, cw_error *err)
 {
 	memset(out, 0, sizeof(*out));
-	observe_job job = { inv, records, nrecords, opts, out, NULL, NULL,
-			    PTHREAD_MUTEX_INITIALIZER, 0 };
+	observe_job job = { inv, records, nrecords, opts, out, NULL, NULL };
 	out->ntargets = inv->ntargets;
 	out->targets = cw_xcalloc(inv->ntargets, sizeof(*out->targets));
 	job.slot_first = cw_xcalloc(inv->ntargets, sizeof(size_t));
 	job.slot_count = cw_xcalloc(inv->ntargets, sizeof(size_t));
 	plan_slots(&job);
 
-	size_t nworkers = opts->parallel > 0 ? (size_t)opts->parallel : 1;
-	if (nworkers > inv->ntargets)
-		nworkers = inv->ntargets;
-	pthread_t *threads = cw_xcalloc(nworkers, sizeof(pthread_t));
-	size_t started = 0;
-	for (; started < nworkers; started++)
-		if (pthread_create(&threads[started], NULL, observe_worker, &job) != 0)
-			break;
-	if (started == 0)
-		observe_worker(&job);
-	for (size_t i = 0; i < started; i++)
-		pthread_join(threads[i], NULL);
-	free(threads);
+	cw_parallel_for(inv->ntargets, opts->parallel > 0 ? (size_t)opts->parallel : 1, observe_at,
+			&job);
 	free(job.slot_first);
 	free(job.slot_count);
 	live_digest(out);
