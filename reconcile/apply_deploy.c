@@ -121,34 +121,55 @@ static int verify_live(cw_target_handle *th, const char *slot, const char *want,
 
 /* Journals a deployment record. Returns -1 when it could not be written: a deploy whose
  * "started" is not on disk must not begin (every step is recorded before the next). */
+/* The next record for (target, cert), starting as a copy of the previous one: what a
+ * caller does not set stays as it was — the digests of the slot and the chain above all,
+ * which say what the target was last known to hold. Shallow: the strings stay the
+ * state's, which copies the record before it replaces the old one. */
+static cw_deploy_record record_base(run_ctx *r, const cw_deploy_record *old, const char *target,
+				    const char *cert)
+{
+	cw_deploy_record rec;
+	if (old)
+		rec = *old;
+	else
+		memset(&rec, 0, sizeof(rec));
+	rec.target = (char *)target;
+	rec.certificate = (char *)cert;
+	rec.last_error = NULL;
+	rec.updated = r->o->now;
+	return rec;
+}
+
 int run_record(run_ctx *r, const char *target, const char *cert, cw_deploy_status status,
 		  const cw_issued *cur, const char *error, const cw_deployment *d,
 		  const char *slot_digest)
 {
 	pthread_mutex_lock(&r->record_mu);
 	const cw_deploy_record *old = cw_state_deploy_record(&r->st, target, cert);
-	cw_deploy_record rec;
-	memset(&rec, 0, sizeof(rec));
-	rec.target = (char *)target;
-	rec.certificate = (char *)cert;
+	cw_deploy_record rec = record_base(r, old, target, cert);
 	rec.status = status;
 	rec.serial = cur ? cur->serial : NULL;
+	memset(rec.fingerprint, 0, sizeof(rec.fingerprint));
 	if (cur)
 		memcpy(rec.fingerprint, cur->fingerprint, sizeof(rec.fingerprint));
-	rec.attempts = status == CW_DEPLOY_FAILED ? (old ? old->attempts : 0) + 1 : 0;
-	if (status == CW_DEPLOY_STARTED && old)
-		rec.attempts = old->attempts;
+	if (status == CW_DEPLOY_FAILED)
+		rec.attempts++;
+	else if (status != CW_DEPLOY_STARTED)
+		rec.attempts = 0;
 	rec.last_error = (char *)error;
-	rec.updated = r->o->now;
-	if (slot_digest && strlen(slot_digest) == 64)
-		memcpy(rec.slot_digest, slot_digest, 65);
-	/* what was just deployed went with the current chain */
-	const cw_certificate *c = cw_inventory_certificate(&r->inv, cert);
-	if (status == CW_DEPLOY_OK && c)
-		cw_chain_digest(&r->st, c->issuer_ref, rec.chain_digest);
-	if (d && status == CW_DEPLOY_OK) {
-		rec.bound = d->bind;
-		rec.nbound = d->nbind;
+	if (status == CW_DEPLOY_OK) {
+		/* what was just deployed, verified, went with the current chain */
+		const cw_certificate *c = cw_inventory_certificate(&r->inv, cert);
+		memset(rec.slot_digest, 0, sizeof(rec.slot_digest));
+		if (slot_digest && strlen(slot_digest) == 64)
+			memcpy(rec.slot_digest, slot_digest, 65);
+		if (c)
+			cw_chain_digest(&r->st, c->issuer_ref, rec.chain_digest);
+		rec.bound = d ? d->bind : NULL;
+		rec.nbound = d ? d->nbind : 0;
+	} else if (status == CW_DEPLOY_REMOVED) {
+		rec.bound = NULL; /* nothing uses what is gone */
+		rec.nbound = 0;
 	}
 	cw_error err = { 0 };
 	int rc = cw_state_record_deploy(&r->st, r->ks, &rec, &err);
@@ -302,23 +323,16 @@ void apply_deploys(run_ctx *r, cw_plan *plan, int *action_ok, cw_apply_result *r
 static void record_reconciled(run_ctx *r, const cw_live_slot *s, const cw_issued *cur,
 			      const cw_deployment *d, const cw_deploy_record *old)
 {
-	cw_deploy_record rec;
-	memset(&rec, 0, sizeof(rec));
-	rec.target = s->target;
-	rec.certificate = s->slot;
+	cw_deploy_record rec = record_base(r, old, s->target, s->slot);
 	rec.status = CW_DEPLOY_OK;
 	rec.serial = cur->serial;
 	memcpy(rec.fingerprint, cur->fingerprint, sizeof(rec.fingerprint));
-	rec.updated = r->o->now;
+	rec.attempts = 0;
 	rec.bound = d->bind;
 	rec.nbound = d->nbind;
-	if (old && old->slot_digest[0])
-		memcpy(rec.slot_digest, old->slot_digest, sizeof(rec.slot_digest));
-	else if (s->obs.digest && strlen(s->obs.digest) == 64)
+	if (!rec.slot_digest[0] && s->obs.digest && strlen(s->obs.digest) == 64)
 		memcpy(rec.slot_digest, s->obs.digest, sizeof(rec.slot_digest));
-	if (old && old->chain_digest[0])
-		memcpy(rec.chain_digest, old->chain_digest, sizeof(rec.chain_digest));
-	else
+	if (!rec.chain_digest[0])
 		cw_chain_digest(&r->st, cw_inventory_certificate(&r->inv, s->slot)->issuer_ref,
 				rec.chain_digest);
 	cw_error err = { 0 };
@@ -368,23 +382,11 @@ void apply_record_unreachable(run_ctx *r)
 			if (!run_find_deployment(cert, lt->name))
 				continue;
 			const cw_deploy_record *old = cw_state_deploy_record(&r->st, lt->name, cert->name);
-			cw_deploy_record rec;
-			memset(&rec, 0, sizeof(rec));
-			rec.target = lt->name;
-			rec.certificate = cert->name;
-			rec.status = old ? old->status : CW_DEPLOY_FAILED;
-			rec.serial = old ? old->serial : NULL;
-			if (old) {
-				memcpy(rec.fingerprint, old->fingerprint, sizeof(rec.fingerprint));
-				memcpy(rec.slot_digest, old->slot_digest, sizeof(rec.slot_digest));
-			}
-			rec.attempts = (old ? old->attempts : 0) + 1;
+			cw_deploy_record rec = record_base(r, old, lt->name, cert->name);
+			if (!old)
+				rec.status = CW_DEPLOY_FAILED;
+			rec.attempts++;
 			rec.last_error = lt->error;
-			rec.updated = r->o->now;
-			if (old) {
-				rec.bound = old->bound;
-				rec.nbound = old->nbound;
-			}
 			cw_error err = { 0 };
 			if (cw_state_record_deploy(&r->st, r->ks, &rec, &err) != 0)
 				run_log(r->o, CW_LOG_ERROR, "%s", err.msg);
